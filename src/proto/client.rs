@@ -1,0 +1,1 @@
+//! Sans-IO MS-WDSMT/MS-WDSMA client (being written).

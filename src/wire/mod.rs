@@ -1,0 +1,17 @@
+//! Pure codecs for the WDS multicast protocols: no I/O, no panics on any input.
+//!
+//! * [`msi`]: MS-WDSMSI session initiation over UDP (server port 5041).
+//! * [`mt`]: MS-WDSMT transport packets (security header, session header, 15 packet types).
+//! * [`ma`]: MS-WDSMA application packets carried inside MT packets.
+//!
+//! Every decoder borrows from the datagram where it can and never allocates more than the
+//! datagram's own length implies: counts are checked against the bytes present before any
+//! vector is sized.
+
+pub mod ma;
+pub mod msi;
+pub mod mt;
+
+mod codec;
+
+pub use codec::{DecodeError, DecodeErrorKind};
