@@ -522,3 +522,42 @@ fn reply_consistency_checks() {
     };
     assert!(bad.check_consistency().is_err());
 }
+
+/// Regression (found by fuzzing mt_decode): a JOIN whose 32-byte ClientName has no NUL
+/// decoded to 16 code units, which the encoder cannot carry; and a long name must not be cut
+/// inside a surrogate pair.
+#[test]
+fn join_client_name_is_at_most_15_code_units() {
+    let mut bytes = hex(JOIN);
+    // Fill ClientName (offset 22, 32 bytes) with 'A' and no terminator.
+    for unit in bytes[22..54].chunks_exact_mut(2) {
+        unit.copy_from_slice(&[b'A', 0]);
+    }
+    let sum = checksum(&bytes[9..]);
+    bytes[5..9].copy_from_slice(&sum.to_be_bytes());
+    let packet = Packet::decode(&bytes).unwrap();
+    let Body::Join(join) = &packet.body else {
+        panic!()
+    };
+    assert_eq!(join.client_name, "A".repeat(15));
+    assert_eq!(Packet::decode(&packet.encode()).unwrap(), packet);
+
+    // 14 ASCII units then a character needing a surrogate pair: the pair does not fit.
+    let name = format!("{}\u{1F600}", "B".repeat(14));
+    assert_eq!(wdsmc::wire::mt::client_name_prefix(&name), "B".repeat(14));
+    let long = format!("{}\u{1F600}", "C".repeat(13));
+    assert_eq!(wdsmc::wire::mt::client_name_prefix(&long), long);
+}
+
+#[test]
+fn fw_lead_option_read_by_its_length() {
+    // ODATA with FW_LEAD given in 4 bytes instead of 8.
+    let mut bytes = hex(ODATA);
+    bytes.extend_from_slice(&[0, 1, 0x04, 0x06, 0, 4, 0, 0, 0, 0xaa]);
+    let sum = checksum(&bytes[9..]);
+    bytes[5..9].copy_from_slice(&sum.to_be_bytes());
+    let Body::OData(p) = Packet::decode(&bytes).unwrap().body else {
+        panic!()
+    };
+    assert_eq!(p.fw_lead_seq_no, Some(170));
+}

@@ -208,5 +208,7 @@ pub enum Event<'a> {
     SessionComplete(&'a Result<Stats, TransportError>),
 }
 
+mod net;
 mod session;
+mod trace;
 pub use session::{Session, SessionHandle, initiate};

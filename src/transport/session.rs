@@ -1,77 +1,673 @@
-//! Session threads: initiation, sockets, the receive loop and the handle.
+//! Session threads: initiation, sockets, the receive threads, the protocol driver and the
+//! handle.
+//!
+//! Threads per session: one protocol driver (runs initiation, then owns the sans-IO client and
+//! the unicast socket it sends from, and calls the callback), and two receive threads (the
+//! multicast socket and the unicast socket) that only receive and hand datagrams to the driver
+//! through a bounded channel, recycling buffers so the data path does not allocate.
 
-use std::time::Duration;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
 
-use super::{Event, Request, SessionInfo, Status, TransportError};
+use rand::SeedableRng;
+
+use super::net::{self, LocalInterface, RECV_POLL};
+use super::trace::{describe_msi, describe_mt};
+use super::{AuthLevel, Event, Phase, Request, SessionInfo, Stats, Status, TransportError};
+use crate::proto::client::{Client, ClientConfig, ClientEvent, ClientOutcome, TimeoutPhase};
+use crate::proto::{SessionParams, SmallRng};
+use crate::wire::msi::{self, MsiPacket, MsiRequest};
+
+/// How often the MSI request is re-sent while no reply arrives (MS-WDSMSI §3.1.6).
+const MSI_RETRY: Duration = Duration::from_secs(1);
+/// How often progress events are delivered.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+/// Longest the driver sleeps, so cancel and cache releases are seen promptly.
+const DRIVER_TICK: Duration = Duration::from_millis(50);
+/// Datagrams queued between the receive threads and the driver.
+const QUEUE_DEPTH: usize = 256;
+/// Largest UDP payload.
+const MAX_DATAGRAM: usize = 65_536;
+
+struct Shared {
+    status: Mutex<Status>,
+    completed: Condvar,
+    cancel_requested: AtomicBool,
+    /// Why the consumer aborted, when it did (`SessionHandle::abort`).
+    abort_reason: Mutex<Option<String>>,
+    closed: AtomicBool,
+    released_bytes: AtomicU64,
+}
 
 /// A running (or finished) download. Dropping it is the same as [`Session::close`].
 pub struct Session {
-    _private: (),
+    handle: SessionHandle,
 }
 
 /// A cloneable, thread-safe handle for completing receives and cancelling from other threads
-/// (for example a writer thread). It stops working once the session's handle is closed.
+/// (for example a writer thread). Cancel stops working once the session's handle is closed.
 #[derive(Clone)]
 pub struct SessionHandle {
-    _private: (),
+    shared: Arc<Shared>,
 }
 
 /// Runs session initiation only (MS-WDSMSI over UDP) and returns what the server announced,
 /// without joining. Used by `wdsmc info`.
 pub fn initiate(request: &Request) -> Result<SessionInfo, TransportError> {
-    let _ = request;
-    todo!("transport::initiate")
+    validate(request)?;
+    let never = AtomicBool::new(false);
+    Initiated::run(request, &never, &mut |_| {}).map(|i| i.info)
+}
+
+fn validate(request: &Request) -> Result<(), TransportError> {
+    if request.auth == AuthLevel::Authenticated {
+        return Err(TransportError::AuthNotSupported);
+    }
+    let probe = MsiRequest {
+        namespace: request.namespace.clone(),
+        content: request.object.clone(),
+        mac_address: vec![0; 6],
+        ipv6_capable: None,
+    };
+    probe
+        .validate()
+        .map_err(|e| TransportError::Protocol(e.to_string()))
 }
 
 impl Session {
     /// Starts the session on its own thread and returns at once. Every outcome, including a
     /// failed initiation, arrives through `callback` as [`Event::SessionComplete`]; only a
-    /// request that cannot be valid (for example an unsupported auth level or an empty name)
+    /// request that cannot be valid (an unsupported auth level, an empty or NUL-bearing name)
     /// fails here.
     pub fn start<F>(request: Request, callback: F) -> Result<Session, TransportError>
     where
         F: FnMut(Event<'_>) + Send + 'static,
     {
-        let _ = (request, callback);
-        todo!("Session::start")
+        validate(&request)?;
+        let shared = Arc::new(Shared {
+            status: Mutex::new(Status::InProgress),
+            completed: Condvar::new(),
+            cancel_requested: AtomicBool::new(false),
+            abort_reason: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            released_bytes: AtomicU64::new(0),
+        });
+        let thread_shared = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("wdsmc-session".into())
+            .spawn(move || run_session(request, thread_shared, callback))
+            .map_err(|e| TransportError::Internal(format!("cannot start session thread: {e}")))?;
+        Ok(Session {
+            handle: SessionHandle { shared },
+        })
     }
 
     pub fn handle(&self) -> SessionHandle {
-        todo!()
+        self.handle.clone()
     }
 
     /// Releases `len` delivered bytes at `offset` from the cache (one call per ReceiveContents).
     pub fn complete_receive(&self, offset: u64, len: u64) {
-        self.handle().complete_receive(offset, len)
+        self.handle.complete_receive(offset, len)
     }
 
     /// Asks the session to stop: LEAVE with reason CANCELLED, then SessionComplete(Cancelled).
     pub fn cancel(&self) {
-        self.handle().cancel()
+        self.handle.cancel()
     }
 
     /// Waits until the session completes or `timeout` passes (`None`: no limit). Returns the
     /// final status, or `None` if it is still in progress.
     pub fn wait(&self, timeout: Option<Duration>) -> Option<Status> {
-        let _ = timeout;
-        todo!()
+        let shared = &self.handle.shared;
+        let guard = shared.status.lock().unwrap_or_else(|e| e.into_inner());
+        let in_progress = |s: &mut Status| *s == Status::InProgress;
+        let guard = match timeout {
+            None => shared
+                .completed
+                .wait_while(guard, in_progress)
+                .unwrap_or_else(|e| e.into_inner()),
+            Some(t) => {
+                shared
+                    .completed
+                    .wait_timeout_while(guard, t, in_progress)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+        };
+        (*guard != Status::InProgress).then(|| guard.clone())
     }
 
     pub fn status(&self) -> Status {
-        todo!()
+        self.handle
+            .shared
+            .status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
-    /// Releases the handle. A transfer still running is not cancelled.
-    pub fn close(self) {}
+    /// Releases the handle. A transfer still running is not cancelled: it goes on to its end
+    /// and its callbacks keep arriving. Cancel through any [`SessionHandle`] stops working.
+    pub fn close(self) {
+        drop(self)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.handle.shared.closed.store(true, Ordering::SeqCst);
+    }
 }
 
 impl SessionHandle {
-    pub fn complete_receive(&self, offset: u64, len: u64) {
-        let _ = (offset, len);
-        todo!()
+    /// Releases `len` delivered bytes from the cache. `offset` identifies the delivery, as in
+    /// wdstci; the client only needs the byte count.
+    pub fn complete_receive(&self, _offset: u64, len: u64) {
+        self.shared.released_bytes.fetch_add(len, Ordering::SeqCst);
     }
 
+    /// Cancels the transfer (no effect once the session's handle is closed).
     pub fn cancel(&self) {
-        todo!()
+        if !self.shared.closed.load(Ordering::SeqCst) {
+            self.shared.cancel_requested.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Cancels because the consumer cannot go on (for example a failed write); the session
+    /// completes with [`TransportError::Consumer`] carrying `reason`.
+    pub fn abort(&self, reason: impl Into<String>) {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut slot = self
+            .shared
+            .abort_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert_with(|| reason.into());
+        self.shared.cancel_requested.store(true, Ordering::SeqCst);
+    }
+}
+
+fn run_session<F>(request: Request, shared: Arc<Shared>, mut callback: F)
+where
+    F: FnMut(Event<'_>),
+{
+    let result = drive(&request, &shared, &mut callback);
+    let result = match result {
+        Err(TransportError::Cancelled) => {
+            let reason = shared
+                .abort_reason
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            Err(reason.map_or(TransportError::Cancelled, TransportError::Consumer))
+        }
+        other => other,
+    };
+    let status = match &result {
+        Ok(_) => Status::Success,
+        Err(e) => Status::Failure(e.clone()),
+    };
+    callback(Event::SessionComplete(&result));
+    *shared.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+    shared.completed.notify_all();
+}
+
+/// A session whose initiation succeeded.
+struct Initiated {
+    info: SessionInfo,
+    params: SessionParams,
+    socket: UdpSocket,
+    iface: LocalInterface,
+}
+
+impl Initiated {
+    /// MS-WDSMSI over UDP: send the request every second until a reply comes from the server
+    /// or the initiation timeout runs out.
+    fn run(
+        request: &Request,
+        cancel: &AtomicBool,
+        trace: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Initiated, TransportError> {
+        let server = net::resolve_server(&request.server, msi::MSI_PORT)?;
+        let mut iface = net::choose_interface(request.interface.as_ref(), server)?;
+        let socket = net::unicast_socket(iface.address)?;
+        socket
+            .set_read_timeout(Some(RECV_POLL))
+            .map_err(|e| TransportError::Network(format!("cannot set a socket timeout: {e}")))?;
+        let packet = MsiPacket::Request(MsiRequest {
+            namespace: request.namespace.clone(),
+            content: request.object.clone(),
+            mac_address: iface.mac.clone(),
+            ipv6_capable: iface.has_ipv6.then_some(true),
+        })
+        .encode();
+        let started = Instant::now();
+        let mut next_send = started;
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            if cancel.load(Ordering::SeqCst) {
+                return Err(TransportError::Cancelled);
+            }
+            let now = Instant::now();
+            if now.duration_since(started) >= request.timeouts.initiation {
+                return Err(TransportError::Timeout {
+                    phase: Phase::Initiation,
+                    after: request.timeouts.initiation,
+                });
+            }
+            if now >= next_send {
+                if request.trace {
+                    trace(Event::Trace {
+                        outgoing: true,
+                        peer: server,
+                        summary: &describe_msi(&packet),
+                    });
+                }
+                socket.send_to(&packet, server).map_err(|e| {
+                    TransportError::Network(format!("cannot send to server {server}: {e}"))
+                })?;
+                next_send = now + MSI_RETRY;
+            }
+            let (len, from) = match socket.recv_from(&mut buf) {
+                Ok(r) => r,
+                // A refused port shows up as an error on some systems; keep retrying until the
+                // timeout so that a server that is starting up is still reached.
+                Err(_) => continue,
+            };
+            if from.ip() != server.ip() {
+                continue;
+            }
+            let bytes = &buf[..len];
+            if request.trace {
+                trace(Event::Trace {
+                    outgoing: false,
+                    peer: from,
+                    summary: &describe_msi(bytes),
+                });
+            }
+            let reply = match MsiPacket::decode(bytes) {
+                Ok(MsiPacket::Reply(reply)) => reply,
+                Ok(MsiPacket::Error { code }) => {
+                    let message = msi::error_code::describe(code)
+                        .map(|(name, meaning)| format!("{meaning} ({name})"))
+                        .unwrap_or_else(|| "unknown error".into());
+                    return Err(TransportError::Refused { code, message });
+                }
+                // Stray or malformed datagrams: keep waiting for the real reply.
+                Ok(MsiPacket::Request(_)) | Err(_) => continue,
+            };
+            reply
+                .check_consistency()
+                .map_err(|e| TransportError::Protocol(e.to_string()))?;
+            let group = SocketAddr::new(reply.multicast_addr, reply.multicast_port);
+            let server_session = SocketAddr::new(reply.server_addr, reply.server_port);
+            // The session may be in the other IP family than the initiation (an IPv6 session
+            // for an IPv6-capable client): send from an address of that family.
+            let socket = if server_session.is_ipv4() == iface.address.is_ipv4() {
+                socket
+            } else {
+                let address = net::address_in_family(&iface, server_session.is_ipv4()).ok_or_else(|| {
+                    TransportError::Network(format!(
+                        "the server put the session on {server_session}, but the interface has no address of that family"
+                    ))
+                })?;
+                iface.address = address;
+                net::unicast_socket(address)?
+            };
+            let info = SessionInfo {
+                server: server_session,
+                group,
+                local_address: iface.address,
+                session_id: reply.session_id,
+                content_size: reply.content_size,
+                block_size: reply.block_size,
+                total_blocks: reply.total_blocks,
+            };
+            let params = SessionParams {
+                session_id: reply.session_id,
+                group,
+                server: server_session,
+                content_size: reply.content_size,
+                block_size: reply.block_size,
+                total_blocks: reply.total_blocks,
+            };
+            return Ok(Initiated {
+                info,
+                params,
+                socket,
+                iface,
+            });
+        }
+    }
+}
+
+/// A datagram handed from a receive thread to the driver.
+struct Datagram {
+    buf: Vec<u8>,
+    len: usize,
+    from: SocketAddr,
+}
+
+/// A receive thread and the flag that stops it.
+struct Receiver_ {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Receiver_ {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn spawn_receiver(
+    socket: Arc<UdpSocket>,
+    queue: SyncSender<Datagram>,
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+    name: &str,
+) -> Result<Receiver_, TransportError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread_stop = Arc::clone(&stop);
+    socket
+        .set_read_timeout(Some(RECV_POLL))
+        .map_err(|e| TransportError::Network(format!("cannot set a socket timeout: {e}")))?;
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let mut buf = Vec::new();
+            while !thread_stop.load(Ordering::Relaxed) {
+                if buf.is_empty() {
+                    buf = pool
+                        .lock()
+                        .ok()
+                        .and_then(|mut p| p.pop())
+                        .unwrap_or_else(|| vec![0u8; MAX_DATAGRAM]);
+                }
+                match socket.recv_from(&mut buf) {
+                    Ok((len, from)) => {
+                        let datagram = Datagram {
+                            buf: std::mem::take(&mut buf),
+                            len,
+                            from,
+                        };
+                        if queue.send(datagram).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock
+                                | std::io::ErrorKind::TimedOut
+                                | std::io::ErrorKind::Interrupted
+                                | std::io::ErrorKind::ConnectionReset
+                                | std::io::ErrorKind::ConnectionRefused
+                        ) => {}
+                    Err(_) => thread::sleep(RECV_POLL),
+                }
+            }
+        })
+        .map_err(|e| TransportError::Internal(format!("cannot start receive thread: {e}")))?;
+    Ok(Receiver_ { stop })
+}
+
+/// Everything the driver loop owns after initiation.
+struct Driver<'c> {
+    request: &'c Request,
+    shared: &'c Shared,
+    callback: &'c mut dyn FnMut(Event<'_>),
+    client: Client,
+    socket: Arc<UdpSocket>,
+    iface: LocalInterface,
+    queue_tx: SyncSender<Datagram>,
+    queue_rx: Receiver<Datagram>,
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+    receivers: Vec<Receiver_>,
+    out: Vec<u8>,
+    cancelled: bool,
+}
+
+fn drive(
+    request: &Request,
+    shared: &Shared,
+    callback: &mut dyn FnMut(Event<'_>),
+) -> Result<Stats, TransportError> {
+    let initiated = Initiated::run(request, &shared.cancel_requested, callback)?;
+    callback(Event::SessionStart(&initiated.info));
+
+    let client_name = request
+        .client_name
+        .clone()
+        .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
+    let rng = match request.seed {
+        Some(seed) => SmallRng::seed_from_u64(seed),
+        None => SmallRng::from_os_rng(),
+    };
+    let now = Instant::now();
+    let client = Client::new(
+        ClientConfig {
+            params: initiated.params.clone(),
+            client_name,
+            local_ip: initiated.iface.address,
+            mac_address: initiated.iface.mac.clone(),
+            user_sid: None,
+            cache_size: request.cache_size,
+            join_timeout: request.timeouts.join,
+            first_data_timeout: request.timeouts.first_data,
+            inactivity_timeout: request.timeouts.inactivity,
+        },
+        now,
+        rng,
+    );
+    let (queue_tx, queue_rx) = mpsc::sync_channel(QUEUE_DEPTH);
+    let socket = Arc::new(initiated.socket);
+    let mut driver = Driver {
+        request,
+        shared,
+        callback,
+        client,
+        socket: Arc::clone(&socket),
+        iface: initiated.iface,
+        queue_tx,
+        queue_rx,
+        pool: Arc::new(Mutex::new(Vec::new())),
+        receivers: Vec::new(),
+        out: Vec::with_capacity(2048),
+        cancelled: false,
+    };
+    driver.listen_to_group(initiated.params.group)?;
+    let unicast = spawn_receiver(
+        socket,
+        driver.queue_tx.clone(),
+        Arc::clone(&driver.pool),
+        "wdsmc-recv-unicast",
+    )?;
+    driver.receivers.push(unicast);
+    driver.run()
+}
+
+impl Driver<'_> {
+    /// Joins `group` with a new multicast socket and receive thread (also after a DEMOTE),
+    /// stopping the previous multicast receiver.
+    fn listen_to_group(&mut self, group: SocketAddr) -> Result<(), TransportError> {
+        let (socket, warning) = net::multicast_socket(group, &self.iface)?;
+        if let Some(warning) = warning {
+            (self.callback)(Event::Notice(&warning));
+        }
+        let receiver = spawn_receiver(
+            Arc::new(socket),
+            self.queue_tx.clone(),
+            Arc::clone(&self.pool),
+            "wdsmc-recv-multicast",
+        )?;
+        // The unicast receiver, when present, stays; the old multicast one (index 0) stops.
+        if !self.receivers.is_empty() {
+            self.receivers.remove(0);
+        }
+        self.receivers.insert(0, receiver);
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<Stats, TransportError> {
+        let mut outcome = None;
+        let mut last_progress = Instant::now();
+        loop {
+            let now = Instant::now();
+            self.take_commands(now);
+            self.flush_transmits()?;
+            while let Some(event) = self.client.poll_event() {
+                match event {
+                    ClientEvent::Joined { client_id } => {
+                        let line = format!("joined as client {client_id}");
+                        (self.callback)(Event::Notice(&line));
+                    }
+                    ClientEvent::MasterChanged { is_master } => {
+                        let line = if is_master {
+                            "this client is now the master client (it acknowledges data)"
+                        } else {
+                            "this client is no longer the master client"
+                        };
+                        (self.callback)(Event::Notice(line));
+                    }
+                    ClientEvent::Demoted { params } => {
+                        let line = format!(
+                            "demoted by the server to session 0x{:08x} on {}",
+                            params.session_id, params.group
+                        );
+                        (self.callback)(Event::Notice(&line));
+                        self.listen_to_group(params.group)?;
+                    }
+                    ClientEvent::Finished(result) => outcome = Some(result),
+                }
+            }
+            if let Some(result) = &outcome {
+                if self.client.is_finished() {
+                    self.flush_transmits()?;
+                    let stats = self.client.stats().clone();
+                    (self.callback)(Event::Progress(&stats));
+                    return self.outcome_to_result(result.clone(), stats);
+                }
+            }
+            if now.duration_since(last_progress) >= PROGRESS_INTERVAL {
+                last_progress = now;
+                let stats = self.client.stats().clone();
+                (self.callback)(Event::Progress(&stats));
+            }
+            let wait = self
+                .client
+                .poll_timeout()
+                .map(|t| t.saturating_duration_since(now))
+                .unwrap_or(DRIVER_TICK)
+                .min(DRIVER_TICK);
+            match self.queue_rx.recv_timeout(wait) {
+                Ok(datagram) => {
+                    self.handle(datagram);
+                    // Drain what is already queued before sending and timing out.
+                    for _ in 0..64 {
+                        match self.queue_rx.try_recv() {
+                            Ok(datagram) => self.handle(datagram),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(TransportError::Internal("receive threads stopped".into()));
+                }
+            }
+            let now = Instant::now();
+            if self.client.poll_timeout().is_some_and(|t| t <= now) {
+                self.client.handle_timeout(now);
+            }
+        }
+    }
+
+    fn take_commands(&mut self, now: Instant) {
+        let released = self.shared.released_bytes.swap(0, Ordering::SeqCst);
+        if released > 0 {
+            self.client.cache_done(released);
+        }
+        if !self.cancelled && self.shared.cancel_requested.load(Ordering::SeqCst) {
+            self.cancelled = true;
+            self.client.cancel(now);
+        }
+    }
+
+    fn handle(&mut self, datagram: Datagram) {
+        let Datagram { buf, len, from } = datagram;
+        let bytes = &buf[..len];
+        if self.request.trace {
+            let summary = describe_mt(bytes);
+            (self.callback)(Event::Trace {
+                outgoing: false,
+                peer: from,
+                summary: &summary,
+            });
+        }
+        if let Some(delivery) = self.client.handle_datagram(Instant::now(), from, bytes) {
+            (self.callback)(Event::ReceiveContents {
+                offset: delivery.offset,
+                data: delivery.data,
+            });
+        }
+        if let Ok(mut pool) = self.pool.lock() {
+            if pool.len() < QUEUE_DEPTH {
+                pool.push(buf);
+            }
+        }
+    }
+
+    fn flush_transmits(&mut self) -> Result<(), TransportError> {
+        while let Some(destination) = self.client.poll_transmit(&mut self.out) {
+            if self.request.trace {
+                let summary = describe_mt(&self.out);
+                (self.callback)(Event::Trace {
+                    outgoing: true,
+                    peer: destination,
+                    summary: &summary,
+                });
+            }
+            if let Err(e) = self.socket.send_to(&self.out, destination) {
+                // A lost datagram is something the protocol already recovers from; a socket
+                // that cannot send at all will end in a timeout that names the phase.
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) {
+                    let line = format!("cannot send to {destination}: {e}");
+                    (self.callback)(Event::Notice(&line));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn outcome_to_result(&self, outcome: ClientOutcome, stats: Stats) -> Result<Stats, TransportError> {
+        let timeouts = &self.request.timeouts;
+        match outcome {
+            ClientOutcome::Complete => Ok(stats),
+            ClientOutcome::Cancelled => Err(TransportError::Cancelled),
+            ClientOutcome::Kicked(reason) => Err(TransportError::Kicked { reason }),
+            ClientOutcome::TimedOut(phase) => Err(match phase {
+                TimeoutPhase::Join => TransportError::Timeout {
+                    phase: Phase::Join,
+                    after: timeouts.join,
+                },
+                TimeoutPhase::FirstData => TransportError::Timeout {
+                    phase: Phase::FirstData,
+                    after: timeouts.first_data,
+                },
+                TimeoutPhase::Inactivity => TransportError::Timeout {
+                    phase: Phase::Inactivity,
+                    after: timeouts.inactivity,
+                },
+            }),
+        }
     }
 }

@@ -493,9 +493,13 @@ fn read_options<'a>(r: &mut Reader<'a>) -> Result<Options<'a>, DecodeError> {
                 };
                 *slot = Some(v);
             }
+            // The spec gives no size for this value; we send 8 bytes and read 1 to 8.
             OPT_ODATA_FW_LEAD_SEQ_NO => {
-                let bytes: [u8; 8] = value.try_into().map_err(|_| wrong_len())?;
-                options.fw_lead_seq_no = Some(u64::from_be_bytes(bytes));
+                if value.is_empty() || value.len() > 8 {
+                    return Err(wrong_len());
+                }
+                let seq = value.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+                options.fw_lead_seq_no = Some(seq);
             }
             OPT_USER_SID => options.user_sid = Some(value),
             OPT_CAPABILITIES => options.capabilities = Some(value),
@@ -516,6 +520,20 @@ fn write_options(out: &mut Vec<u8>, options: &[(u16, &[u8])]) {
         out.put_u16(value.len() as u16);
         out.extend_from_slice(value);
     }
+}
+
+/// The longest prefix of `name` that fits JOIN's ClientName beside its NUL (15 UTF-16 code
+/// units), cut at a character boundary so that no surrogate pair is split. A NUL inside the
+/// name ends it, as it would for the receiver.
+pub fn client_name_prefix(name: &str) -> &str {
+    let mut units = 0;
+    for (at, c) in name.char_indices() {
+        units += c.len_utf16();
+        if c == '\0' || units > CLIENT_NAME_LEN / 2 - 1 {
+            return &name[..at];
+        }
+    }
+    name
 }
 
 fn read_ranges(r: &mut Reader<'_>) -> Result<Vec<SeqRange>, DecodeError> {
@@ -646,7 +664,9 @@ impl<'a> Packet<'a> {
             }),
             OpCode::Join => {
                 let name_bytes = r.bytes(CLIENT_NAME_LEN, "ClientName")?;
-                let client_name = utf16le_until_nul(name_bytes)
+                // The last code unit is the terminating NUL; it is not part of the name even
+                // when a sender forgot it.
+                let client_name = utf16le_until_nul(&name_bytes[..CLIENT_NAME_LEN - 2])
                     .ok_or_else(|| r.error("ClientName", DecodeErrorKind::InvalidUtf16))?;
                 let ip_address = read_address(r, "IPAddrLen", "IPAddress")?;
                 let mac_len = r.u8("MacAddrLen")? as usize;
@@ -840,9 +860,7 @@ impl<'a> Packet<'a> {
             }
             Body::Join(p) => {
                 let mut name = Vec::with_capacity(CLIENT_NAME_LEN);
-                utf16le_with_nul(&p.client_name, &mut name);
-                // Keep the terminating NUL inside the 32-byte field even for long names.
-                name.truncate(CLIENT_NAME_LEN - 2);
+                utf16le_with_nul(client_name_prefix(&p.client_name), &mut name);
                 name.resize(CLIENT_NAME_LEN, 0);
                 out.extend_from_slice(&name);
                 write_address(out, &p.ip_address);

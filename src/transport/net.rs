@@ -1,0 +1,232 @@
+//! Address parsing, interface choice and socket setup for the client.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::{InterfaceSpec, TransportError};
+
+/// Receive buffer asked for on the multicast socket: room for a few hundred large datagrams
+/// while the protocol thread is busy.
+pub(crate) const RECV_BUFFER_BYTES: usize = 8 * 1024 * 1024;
+
+/// Parses `HOST`, `HOST:PORT`, `IPv6`, or `[IPv6]:PORT` and resolves it.
+pub(crate) fn resolve_server(server: &str, default_port: u16) -> Result<SocketAddr, TransportError> {
+    let server = server.trim();
+    if server.is_empty() {
+        return Err(TransportError::Network(
+            "no server given; pass --server HOST[:PORT]".into(),
+        ));
+    }
+    if let Ok(addr) = server.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = server.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, default_port));
+    }
+    let with_port = match server.rsplit_once(':') {
+        Some((_, port)) if port.parse::<u16>().is_ok() => server.to_string(),
+        Some((_, port)) => {
+            return Err(TransportError::Network(format!(
+                "server {server:?} has an invalid port {port:?}; use HOST:PORT with a port from 1 to 65535"
+            )));
+        }
+        None => format!("{server}:{default_port}"),
+    };
+    let mut addrs = with_port.to_socket_addrs().map_err(|e| {
+        TransportError::Network(format!("cannot resolve server {server:?}: {e}"))
+    })?;
+    addrs
+        .next()
+        .ok_or_else(|| TransportError::Network(format!("server {server:?} resolves to no address")))
+}
+
+/// The local interface a session uses.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalInterface {
+    pub name: Option<String>,
+    /// Address in the server's family: JOIN's IPAddress and the unicast socket's address.
+    pub address: IpAddr,
+    /// Interface index, for IPv6 multicast membership (0 = let the system choose).
+    pub index: u32,
+    pub mac: Vec<u8>,
+    /// Whether the interface also has an IPv6 address (for the MSI IPv6-capable option).
+    pub has_ipv6: bool,
+}
+
+fn interfaces() -> Vec<if_addrs::Interface> {
+    if_addrs::get_if_addrs().unwrap_or_default()
+}
+
+/// Chooses the interface: an explicit address or name, or else the one that routes to the
+/// server (found by connecting a UDP socket, which sends nothing).
+pub(crate) fn choose_interface(
+    spec: Option<&InterfaceSpec>,
+    server: SocketAddr,
+) -> Result<LocalInterface, TransportError> {
+    let all = interfaces();
+    let address = match spec {
+        Some(InterfaceSpec::Address(ip)) => {
+            if !all.iter().any(|i| i.ip() == *ip) && !ip.is_unspecified() {
+                return Err(TransportError::Network(format!(
+                    "no local interface has address {ip}; pick one that `ip addr` lists"
+                )));
+            }
+            *ip
+        }
+        Some(InterfaceSpec::Name(name)) => {
+            let mut candidates = all.iter().filter(|i| &i.name == name).peekable();
+            if candidates.peek().is_none() {
+                let known: Vec<&str> = all.iter().map(|i| i.name.as_str()).collect();
+                return Err(TransportError::Network(format!(
+                    "no such interface {name:?}; known interfaces: {}",
+                    dedup(known).join(", ")
+                )));
+            }
+            candidates
+                .find(|i| i.ip().is_ipv4() == server.is_ipv4())
+                .map(|i| i.ip())
+                .ok_or_else(|| {
+                    TransportError::Network(format!(
+                        "interface {name:?} has no {} address to reach server {server}",
+                        if server.is_ipv4() { "IPv4" } else { "IPv6" }
+                    ))
+                })?
+        }
+        None => route_to(server)?,
+    };
+    let owner = all.iter().find(|i| i.ip() == address);
+    let name = owner.map(|i| i.name.clone());
+    let has_ipv6 = name
+        .as_ref()
+        .is_some_and(|n| all.iter().any(|i| &i.name == n && i.ip().is_ipv6()));
+    let index = owner.and_then(|i| i.index).unwrap_or(0);
+    let mac = name
+        .as_deref()
+        .and_then(|n| mac_address::mac_address_by_name(n).ok().flatten())
+        .map(|m| m.bytes().to_vec())
+        .unwrap_or_else(|| vec![0; 6]);
+    Ok(LocalInterface {
+        name,
+        address,
+        index,
+        mac,
+        has_ipv6,
+    })
+}
+
+/// The same interface's address in another family, for a session the server put on IPv6
+/// (or IPv4) although it was reached over the other family.
+pub(crate) fn address_in_family(iface: &LocalInterface, ipv4: bool) -> Option<IpAddr> {
+    let all = interfaces();
+    let name = iface.name.as_ref()?;
+    all.iter()
+        .filter(|i| &i.name == name && i.ip().is_ipv4() == ipv4)
+        .map(|i| i.ip())
+        .next()
+}
+
+fn dedup(mut names: Vec<&str>) -> Vec<&str> {
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+fn route_to(server: SocketAddr) -> Result<IpAddr, TransportError> {
+    let any: SocketAddr = if server.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let probe = UdpSocket::bind(any)
+        .and_then(|s| s.connect(server).map(|_| s))
+        .and_then(|s| s.local_addr())
+        .map_err(|e| {
+            TransportError::Network(format!(
+                "no route to server {server}: {e}; choose an interface with --interface"
+            ))
+        })?;
+    Ok(probe.ip())
+}
+
+/// The unicast socket: initiation, then every client packet (JOINACK comes back to it).
+pub(crate) fn unicast_socket(local: IpAddr) -> Result<UdpSocket, TransportError> {
+    UdpSocket::bind(SocketAddr::new(local, 0))
+        .map_err(|e| TransportError::Network(format!("cannot bind a UDP socket on {local}: {e}")))
+}
+
+/// The multicast receive socket, joined to `group` on the chosen interface.
+///
+/// Linux binds the group address itself so that only this group's datagrams arrive; Windows
+/// refuses a bind to a multicast address, so it binds the unspecified address.
+pub(crate) fn multicast_socket(
+    group: SocketAddr,
+    iface: &LocalInterface,
+) -> Result<(UdpSocket, Option<String>), TransportError> {
+    let fail = |what: &str, e: io::Error| {
+        TransportError::Network(format!("cannot {what} for group {group}: {e}"))
+    };
+    let domain = if group.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))
+        .map_err(|e| fail("create a socket", e))?;
+    socket
+        .set_reuse_address(true)
+        .map_err(|e| fail("set SO_REUSEADDR", e))?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    socket
+        .set_reuse_port(true)
+        .map_err(|e| fail("set SO_REUSEPORT", e))?;
+    let warning = set_receive_buffer(&socket, RECV_BUFFER_BYTES);
+    let bind_ip = if cfg!(windows) {
+        match group {
+            SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        }
+    } else {
+        group.ip()
+    };
+    let bind = SocketAddr::new(bind_ip, group.port());
+    socket
+        .bind(&bind.into())
+        .map_err(|e| fail(&format!("bind {bind}"), e))?;
+    match (group.ip(), iface.address) {
+        (IpAddr::V4(g), IpAddr::V4(local)) => socket
+            .join_multicast_v4(&g, &local)
+            .map_err(|e| fail(&format!("join on interface {local}"), e))?,
+        (IpAddr::V4(g), IpAddr::V6(_)) => {
+            let local = address_in_family(iface, true)
+                .and_then(|ip| match ip {
+                    IpAddr::V4(v4) => Some(v4),
+                    IpAddr::V6(_) => None,
+                })
+                .unwrap_or(Ipv4Addr::UNSPECIFIED);
+            socket
+                .join_multicast_v4(&g, &local)
+                .map_err(|e| fail(&format!("join on interface {local}"), e))?
+        }
+        (IpAddr::V6(g), _) => socket
+            .join_multicast_v6(&g, iface.index)
+            .map_err(|e| fail(&format!("join on interface index {}", iface.index), e))?,
+    }
+    Ok((socket.into(), warning))
+}
+
+/// Raises SO_RCVBUF; returns a warning when the system grants less than asked.
+fn set_receive_buffer(socket: &Socket, bytes: usize) -> Option<String> {
+    let _ = socket.set_recv_buffer_size(bytes);
+    let granted = socket.recv_buffer_size().unwrap_or(0);
+    // Linux reports twice the usable size it granted.
+    let usable = if cfg!(target_os = "linux") { granted / 2 } else { granted };
+    (usable < bytes).then(|| {
+        format!(
+            "receive buffer is {} KiB, less than the {} KiB asked for; raise net.core.rmem_max to avoid drops at high rates",
+            usable / 1024,
+            bytes / 1024
+        )
+    })
+}
+
+/// Read timeout used by receive threads so that they notice a stop request.
+pub(crate) const RECV_POLL: Duration = Duration::from_millis(100);
