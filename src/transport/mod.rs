@@ -103,7 +103,11 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn new(server: impl Into<String>, namespace: impl Into<String>, object: impl Into<String>) -> Self {
+    pub fn new(
+        server: impl Into<String>,
+        namespace: impl Into<String>,
+        object: impl Into<String>,
+    ) -> Self {
         Self {
             server: server.into(),
             namespace: namespace.into(),
@@ -132,33 +136,7 @@ pub struct SessionInfo {
 }
 
 /// Counters kept during a session.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Stats {
-    /// Distinct content bytes delivered so far.
-    pub bytes_received: u64,
-    pub blocks_received: u64,
-    pub total_blocks: u64,
-    pub content_size: u64,
-    /// ODATA packets received.
-    pub odata_packets: u64,
-    /// RDATA (repair) packets received.
-    pub rdata_packets: u64,
-    /// Blocks received again after they were already stored.
-    pub duplicate_blocks: u64,
-    /// NACK packets sent.
-    pub nacks_sent: u64,
-    /// Packets dropped for a bad checksum.
-    pub checksum_drops: u64,
-    /// Packets dropped for any other reason (malformed, wrong session, impossible fields).
-    pub other_drops: u64,
-    /// Blocks not delivered because the consumer's cache was full.
-    pub cache_full_drops: u64,
-    /// Whether the server has made this client the master (the one that ACKs).
-    pub is_master: bool,
-    pub client_id: Option<u32>,
-    /// Estimated loss rate, 0..=1.
-    pub loss_rate: f64,
-}
+pub use crate::proto::client::ClientStats as Stats;
 
 /// Why a session ended without the whole object.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -175,7 +153,9 @@ pub enum TransportError {
     Network(String),
     #[error("the server's session description is invalid: {0}")]
     Protocol(String),
-    #[error("authenticated initiation (WDS Control Protocol over RPC) is not supported yet; use an unauthenticated namespace")]
+    #[error(
+        "authenticated initiation (WDS Control Protocol over RPC) is not supported yet; use an unauthenticated namespace"
+    )]
     AuthNotSupported,
     #[error("the consumer aborted the session: {0}")]
     Consumer(String),
@@ -199,12 +179,19 @@ pub enum Event<'a> {
     ReceiveMetadata(&'a [u8]),
     /// A block's bytes at their offset in the object. The consumer must call
     /// [`Session::complete_receive`] with the same offset and length once done with them.
-    ReceiveContents { offset: u64, data: &'a [u8] },
+    ReceiveContents {
+        offset: u64,
+        data: &'a [u8],
+    },
     Progress(&'a Stats),
     /// A line worth showing the user (e.g. "became master client"), not an error.
     Notice(&'a str),
     /// One decoded packet, sent (`outgoing`) or received, for `--trace`.
-    Trace { outgoing: bool, peer: SocketAddr, summary: &'a str },
+    Trace {
+        outgoing: bool,
+        peer: SocketAddr,
+        summary: &'a str,
+    },
     SessionComplete(&'a Result<Stats, TransportError>),
 }
 
