@@ -1,1 +1,1073 @@
-//! Sans-IO MS-WDSMT/MS-WDSMA client (being written).
+//! The MS-WDSMT client (§3.2) with the MS-WDSMA client (§3.2) on top, sans-IO.
+//!
+//! One [`Client`] follows one session from the first JOIN to its end. Section numbers in
+//! comments are MS-WDSMT unless marked MA. Where the specification is silent or contradicts
+//! itself the choice is noted at the spot (see also /work/spec-check.md):
+//! * the Missing ODATA List never starts below FirstODATASeqNo, so a late joiner does not NACK
+//!   (or, as master, ACK) sequence numbers it would ignore anyway (§3.2.5.13);
+//! * the loss rate is an EWMA with weight α = 500/65536 on the newest sample (§3.2.5.10 reads
+//!   with the weights swapped, brief Q11), seeded when FirstODATASeqNo is first set;
+//! * LEAVE after inactivity carries INACTIVE (§2.2.11) rather than CANCELLED (§3.2.5.4.2);
+//! * a KICK ends the session without a LEAVE (§3.2.5.15 only says terminate);
+//! * the application cache counts delivered block bytes only: duplicates neither count nor
+//!   trigger a zero NACK (MA §3.2.5.1 sends no Cache Done for them).
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use super::blocks::BlockBitmap;
+use super::missing::MissingOdataList;
+use super::{SessionParams, SmallRng, millis_since, random_millis};
+use crate::wire::DecodeErrorKind;
+use crate::wire::ma::{self, MaPacket};
+use crate::wire::mt::{self, Body, KickReason, LeaveReason, Packet, Security, SeqRange};
+
+/// JoinInterval (§3.2.1.2): JOIN is re-sent this often until a JOINACK arrives.
+pub const JOIN_INTERVAL: Duration = Duration::from_millis(500);
+/// ForceQCCInterval (§3.2.1.2): a voluntary QCR goes out when no QCC came for this long.
+pub const FORCE_QCC_INTERVAL: Duration = Duration::from_secs(20);
+/// MaxLeaveDelay (§3.2.1.2), used when MaxNACKBackOff is 0.
+pub const MAX_LEAVE_DELAY_MS: u64 = 200;
+/// Ranges per NACK: 44 header bytes + 84 × 16 = 1388 bytes, inside a 1400-byte datagram.
+pub const MAX_NACK_RANGES: usize = 84;
+/// Default MaxAppCacheSize of MS-WDSMA (§3.2.1).
+pub const DEFAULT_APP_CACHE_SIZE: u64 = 2 * 1024 * 1024;
+/// Loss-rate EWMA weight α (§3.2.5.10).
+pub const LOSS_RATE_ALPHA: f64 = 500.0 / 65536.0;
+/// Datagrams waiting for `poll_transmit`; beyond this the oldest is dropped (the caller is
+/// expected to drain after every call, so this only bounds a caller that does not).
+const MAX_QUEUED_DATAGRAMS: usize = 256;
+/// LEAVEs of demoted sessions still waiting for their delay.
+const MAX_PENDING_LEAVES: usize = 8;
+/// ClientName holds 15 UTF-16 units and a NUL (MSI §2.2.1, MT §2.2.5).
+const MAX_CLIENT_NAME_UNITS: usize = 15;
+
+/// Everything the client needs to know before it sends its first JOIN.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub params: SessionParams,
+    pub client_name: String,
+    pub local_ip: IpAddr,
+    pub mac_address: Vec<u8>,
+    pub user_sid: Option<Vec<u8>>,
+    /// MaxAppCacheSize (MA §3.2.1): delivered bytes the consumer may hold before `cache_done`.
+    pub cache_size: u64,
+    pub join_timeout: Duration,
+    pub first_data_timeout: Duration,
+    pub inactivity_timeout: Duration,
+}
+
+/// One block handed to the consumer; it must report the bytes with [`Client::cache_done`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery<'a> {
+    pub block_number: u64,
+    /// (block_number − 1) × BlockSize.
+    pub offset: u64,
+    pub data: &'a [u8],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    Joined {
+        client_id: u32,
+    },
+    MasterChanged {
+        is_master: bool,
+    },
+    /// The transport must move to the new group and server; the client re-JOINs by itself.
+    Demoted {
+        params: SessionParams,
+    },
+    /// Emitted exactly once, last.
+    Finished(ClientOutcome),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientOutcome {
+    Complete,
+    Cancelled,
+    TimedOut(TimeoutPhase),
+    Kicked(KickReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    Join,
+    FirstData,
+    Inactivity,
+}
+
+/// Counters kept during a session (re-exported as `transport::Stats`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientStats {
+    /// Distinct content bytes delivered so far.
+    pub bytes_received: u64,
+    pub blocks_received: u64,
+    pub total_blocks: u64,
+    pub content_size: u64,
+    /// ODATA packets received.
+    pub odata_packets: u64,
+    /// RDATA (repair) packets received.
+    pub rdata_packets: u64,
+    /// Blocks received again after they were already stored.
+    pub duplicate_blocks: u64,
+    /// NACK packets sent (zero NACKs included).
+    pub nacks_sent: u64,
+    /// Packets dropped for a bad checksum.
+    pub checksum_drops: u64,
+    /// Packets dropped for any other reason (malformed, wrong session, impossible fields).
+    pub other_drops: u64,
+    /// Blocks not delivered because the consumer's cache was full.
+    pub cache_full_drops: u64,
+    /// Whether the server has made this client the master (the one that ACKs).
+    pub is_master: bool,
+    pub client_id: Option<u32>,
+    /// Estimated loss rate, 0..=1.
+    pub loss_rate: f64,
+}
+
+/// SessionState (§3.2.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SessionState {
+    Join,
+    Regular,
+}
+
+/// The per-session transport state of §3.2.1.1 and §3.2.1.3 with the timers of §3.2.2; all of
+/// it goes back to its initial values on DEMOTE (§3.2.5.16).
+#[derive(Debug)]
+struct Transport {
+    state: SessionState,
+    client_id: Option<u32>,
+    min_nack_backoff: u16,
+    max_nack_backoff: u16,
+    last_poll_seq_no: u64,
+    last_qcc_seq_no: u64,
+    qcc_sender_time: u64,
+    qcc_recv_time: Option<Instant>,
+    loss_rate: f64,
+    first_odata_seq_no: u64,
+    hi_odata_seq_no: u64,
+    hi_loss_odata_seq_no: u64,
+    trail_odata_seq_no: u64,
+    lead_odata_seq_no: u64,
+    last_spm_seq_no: u64,
+    master_client_id: u32,
+    mc_rtt: u16,
+    last_rdata_time: Option<Instant>,
+    missing: MissingOdataList,
+    data_flowed: bool,
+    join_resend_at: Option<Instant>,
+    join_deadline: Option<Instant>,
+    first_data_deadline: Option<Instant>,
+    inactivity_deadline: Option<Instant>,
+    force_qcc_at: Option<Instant>,
+    qcc_at: Option<Instant>,
+    poll_at: Option<Instant>,
+    nack_at: Option<Instant>,
+}
+
+impl Transport {
+    fn new() -> Self {
+        Self {
+            state: SessionState::Join,
+            client_id: None,
+            min_nack_backoff: 0,
+            max_nack_backoff: 0,
+            last_poll_seq_no: 0,
+            last_qcc_seq_no: 0,
+            qcc_sender_time: 0,
+            qcc_recv_time: None,
+            loss_rate: 0.0,
+            first_odata_seq_no: 0,
+            hi_odata_seq_no: 0,
+            hi_loss_odata_seq_no: 0,
+            trail_odata_seq_no: 0,
+            lead_odata_seq_no: 0,
+            last_spm_seq_no: 0,
+            master_client_id: 0,
+            mc_rtt: 0,
+            last_rdata_time: None,
+            missing: MissingOdataList::new(),
+            data_flowed: false,
+            join_resend_at: None,
+            join_deadline: None,
+            first_data_deadline: None,
+            inactivity_deadline: None,
+            force_qcc_at: None,
+            qcc_at: None,
+            poll_at: None,
+            nack_at: None,
+        }
+    }
+
+    fn timers(&self) -> [Option<Instant>; 8] {
+        [
+            self.join_resend_at,
+            self.join_deadline,
+            self.first_data_deadline,
+            self.inactivity_deadline,
+            self.force_qcc_at,
+            self.qcc_at,
+            self.poll_at,
+            self.nack_at,
+        ]
+    }
+
+    fn stop_timers(&mut self) {
+        self.join_resend_at = None;
+        self.join_deadline = None;
+        self.first_data_deadline = None;
+        self.inactivity_deadline = None;
+        self.force_qcc_at = None;
+        self.qcc_at = None;
+        self.poll_at = None;
+        self.nack_at = None;
+    }
+
+    fn is_master(&self) -> bool {
+        self.master_client_id != 0 && self.client_id == Some(self.master_client_id)
+    }
+
+    /// `count` consecutive ODATA missed: LossRate ← (1−α)^count·LossRate + (1 − (1−α)^count),
+    /// the closed form of `count` EWMA steps towards 1 (bounded work for any jump).
+    fn count_losses(&mut self, count: u64) {
+        if count == 0 {
+            return;
+        }
+        let keep = (1.0 - LOSS_RATE_ALPHA).powi(count.min(1 << 20) as i32);
+        self.loss_rate = 1.0 - (1.0 - self.loss_rate) * keep;
+    }
+
+    /// One ODATA received in order: one EWMA step towards 0.
+    fn count_received(&mut self) {
+        self.loss_rate *= 1.0 - LOSS_RATE_ALPHA;
+    }
+
+    /// §3.2.5.10.1: every sequence number up to the SPM's lead not yet seen counts as lost.
+    fn update_loss_rate_spm(&mut self, lead: u64) {
+        if self.first_odata_seq_no == 0 || lead <= self.hi_loss_odata_seq_no {
+            return;
+        }
+        self.count_losses(lead - self.hi_loss_odata_seq_no);
+        self.hi_loss_odata_seq_no = lead;
+    }
+
+    /// §3.2.5.10.2: the gap before `seq` counts as lost, `seq` itself as received. A packet at
+    /// or below HiLossODATASeqNo (a repair or a late one) was already counted as lost.
+    fn update_loss_rate_data(&mut self, seq: u64) {
+        if self.first_odata_seq_no == 0 || seq <= self.hi_loss_odata_seq_no {
+            return;
+        }
+        self.count_losses(seq - self.hi_loss_odata_seq_no - 1);
+        self.count_received();
+        self.hi_loss_odata_seq_no = seq;
+    }
+
+    fn loss_rate_wire(&self) -> u64 {
+        mt::loss_rate_to_wire(self.loss_rate)
+    }
+
+    fn nack_backoff(&self, rng: &mut SmallRng) -> Duration {
+        let low = self.min_nack_backoff.min(self.max_nack_backoff);
+        let high = self.min_nack_backoff.max(self.max_nack_backoff);
+        Duration::from_millis(rng.random_range(u64::from(low)..=u64::from(high)))
+    }
+}
+
+/// A LEAVE waiting for its §3.2.5.4.3 delay; it keeps the session it belongs to, so a demoted
+/// client can leave the old session while joining the new one.
+#[derive(Debug, Clone)]
+struct PendingLeave {
+    at: Instant,
+    session_id: u32,
+    client_id: u32,
+    server: SocketAddr,
+    reason: LeaveReason,
+    /// The session ends when this LEAVE goes out.
+    then_finish: Option<ClientOutcome>,
+}
+
+pub struct Client {
+    config: ClientConfig,
+    /// Client creation: SenderTime origin and MS-WDSMA JoinTime.
+    epoch: Instant,
+    rng: SmallRng,
+    mt: Transport,
+    /// None when the session description is inconsistent: no block can then be accepted.
+    blocks: Option<BlockBitmap>,
+    /// CurrentAppCacheSize (§3.2.1.3).
+    current_cache: u64,
+    transmit: VecDeque<(Vec<u8>, SocketAddr)>,
+    events: VecDeque<ClientEvent>,
+    pending_leaves: Vec<PendingLeave>,
+    /// The session is ending: nothing but pending LEAVEs happens any more.
+    ending: bool,
+    finished: bool,
+    stats: ClientStats,
+}
+
+impl Client {
+    /// §3.2.3: set up the state and queue the first JOIN.
+    pub fn new(config: ClientConfig, now: Instant, rng: SmallRng) -> Self {
+        let params = &config.params;
+        let blocks =
+            BlockBitmap::for_content(params.content_size, params.block_size, params.total_blocks)
+                .ok();
+        let stats = ClientStats {
+            total_blocks: params.total_blocks,
+            content_size: params.content_size,
+            ..ClientStats::default()
+        };
+        let mut client = Self {
+            config,
+            epoch: now,
+            rng,
+            mt: Transport::new(),
+            blocks,
+            current_cache: 0,
+            transmit: VecDeque::new(),
+            events: VecDeque::new(),
+            pending_leaves: Vec::new(),
+            ending: false,
+            finished: false,
+            stats,
+        };
+        client.start_join(now);
+        client
+    }
+
+    pub fn stats(&self) -> &ClientStats {
+        &self.stats
+    }
+
+    /// The Finished event has been emitted and every datagram has been taken.
+    pub fn is_finished(&self) -> bool {
+        self.finished && self.transmit.is_empty()
+    }
+
+    /// The session this client currently belongs to (changes on DEMOTE).
+    pub fn params(&self) -> &SessionParams {
+        &self.config.params
+    }
+
+    /// The first `max` missing block ranges (inclusive, 1-based).
+    pub fn missing_block_ranges(&self, max: usize) -> Vec<(u64, u64)> {
+        self.blocks
+            .as_ref()
+            .map(|b| {
+                b.missing_ranges(max)
+                    .into_iter()
+                    .map(|r| (r.start, r.end))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// MA Cache Done (§3.2.5.17): the consumer is finished with `bytes` delivered bytes.
+    pub fn cache_done(&mut self, bytes: u64) {
+        self.current_cache = self.current_cache.saturating_sub(bytes);
+    }
+
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<SocketAddr> {
+        let (mut bytes, to) = self.transmit.pop_front()?;
+        std::mem::swap(buf, &mut bytes);
+        Some(to)
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.finished {
+            return None;
+        }
+        let leaves = self.pending_leaves.iter().map(|l| Some(l.at));
+        self.mt.timers().into_iter().chain(leaves).flatten().min()
+    }
+
+    /// User abort: LEAVE CANCELLED after the §3.2.5.4.3 delay, then Finished(Cancelled).
+    pub fn cancel(&mut self, now: Instant) {
+        self.terminate(now, ClientOutcome::Cancelled, Some(LeaveReason::Cancelled));
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.finished {
+            return;
+        }
+        self.fire_pending_leaves(now);
+        if self.ending {
+            return;
+        }
+        let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
+        if due(self.mt.join_deadline) {
+            self.terminate(now, ClientOutcome::TimedOut(TimeoutPhase::Join), None);
+            return;
+        }
+        if due(self.mt.first_data_deadline) {
+            let outcome = ClientOutcome::TimedOut(TimeoutPhase::FirstData);
+            self.terminate(now, outcome, Some(LeaveReason::Inactive));
+            return;
+        }
+        if due(self.mt.inactivity_deadline) {
+            // §3.2.5.4.2 says CANCELLED, §2.2.11 defines INACTIVE for this case (brief Q9).
+            let outcome = ClientOutcome::TimedOut(TimeoutPhase::Inactivity);
+            self.terminate(now, outcome, Some(LeaveReason::Inactive));
+            return;
+        }
+        if due(self.mt.join_resend_at) {
+            // §3.2.5.3.1 Join Timer.
+            self.send_join(now);
+            self.mt.join_resend_at = Some(now + JOIN_INTERVAL);
+        }
+        if due(self.mt.qcc_at) {
+            self.mt.qcc_at = None;
+            self.send_qcr_after_qcc(now);
+        }
+        if due(self.mt.force_qcc_at) {
+            self.send_voluntary_qcr(now);
+        }
+        if due(self.mt.poll_at) {
+            self.mt.poll_at = None;
+            self.send_pollack(now);
+        }
+        if due(self.mt.nack_at) {
+            self.mt.nack_at = None;
+            self.nack_timer_expired(now);
+        }
+    }
+
+    /// Processes one datagram from `from`; returns the block it carried when that block is new
+    /// and the consumer's cache has room.
+    pub fn handle_datagram<'a>(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &'a [u8],
+    ) -> Option<Delivery<'a>> {
+        if self.ending || self.finished {
+            return None;
+        }
+        // Multicast and JOINACK both come from the server host; its source port is not fixed.
+        if from.ip().to_canonical() != self.config.params.server.ip().to_canonical() {
+            self.stats.other_drops += 1;
+            return None;
+        }
+        let packet = match Packet::decode(bytes) {
+            Ok(packet) => packet,
+            Err(error) => {
+                if matches!(error.kind, DecodeErrorKind::BadChecksum { .. }) {
+                    self.stats.checksum_drops += 1;
+                } else {
+                    self.stats.other_drops += 1;
+                }
+                return None;
+            }
+        };
+        // §3.2.5.2: UDP-initiated sessions run CHECKSUM in both directions.
+        if packet.security != Security::Checksum
+            || packet.session_id != self.config.params.session_id
+        {
+            self.stats.other_drops += 1;
+            return None;
+        }
+        let sender_time = packet.sender_time;
+        if self.mt.state == SessionState::Join {
+            // §3.2.5.2: JoinState accepts JOINACK only.
+            if let Body::JoinAck(ack) = packet.body {
+                self.on_joinack(now, sender_time, ack);
+            } else {
+                self.stats.other_drops += 1;
+            }
+            return None;
+        }
+        self.packet_heard(now);
+        match packet.body {
+            Body::JoinAck(ack) => self.on_joinack(now, sender_time, ack),
+            Body::Qcc(qcc) => self.on_qcc(now, sender_time, qcc),
+            Body::Poll(poll) => self.on_poll(now, poll),
+            Body::Spm(spm) => self.on_spm(now, sender_time, spm),
+            Body::OData(data) => return self.on_data(now, sender_time, data, false),
+            Body::RData(data) => return self.on_data(now, sender_time, data, true),
+            // §3.2.5.19: NCF is ignored by clients.
+            Body::Ncf(_) => {}
+            Body::Kick(kick) => self.on_kick(now, &kick),
+            Body::Demote(demote) => self.on_demote(now, &demote),
+            Body::Join(_)
+            | Body::Qcr(_)
+            | Body::Ack(_)
+            | Body::Nack(_)
+            | Body::Leave(_)
+            | Body::PollAck(_) => {
+                self.stats.other_drops += 1;
+            }
+        }
+        None
+    }
+
+    /// A valid packet of the session arrived: the inactivity timer restarts (§3.2.2).
+    fn packet_heard(&mut self, now: Instant) {
+        if self.mt.data_flowed {
+            self.mt.inactivity_deadline = Some(now + self.config.inactivity_timeout);
+        }
+    }
+
+    fn start_join(&mut self, now: Instant) {
+        self.mt.state = SessionState::Join;
+        self.mt.join_deadline = Some(now + self.config.join_timeout);
+        self.mt.join_resend_at = Some(now + JOIN_INTERVAL);
+        self.send_join(now);
+    }
+
+    /// §3.2.5.3.2 and §3.2.5.5: a JOINACK (again, in RegularState, when our QCR was lost).
+    fn on_joinack(&mut self, now: Instant, sender_time: u64, ack: mt::JoinAck) {
+        let first = self.mt.state == SessionState::Join;
+        self.mt.client_id = Some(ack.client_id);
+        self.mt.min_nack_backoff = ack.min_nack_backoff;
+        self.mt.max_nack_backoff = ack.max_nack_backoff;
+        self.stats.client_id = Some(ack.client_id);
+        self.send(
+            now,
+            Body::Qcr(mt::Qcr {
+                client_id: ack.client_id,
+                qcc_seq_no: 0,
+                backoff: 0,
+                server_time: sender_time,
+                hi_odata_seq_no: 0,
+                loss_rate: 0,
+                app_data: &[],
+                cpu_util: None,
+                mem_util: None,
+                net_util: None,
+            }),
+        );
+        self.mt.join_resend_at = None;
+        self.mt.join_deadline = None;
+        self.mt.state = SessionState::Regular;
+        self.mt.force_qcc_at = Some(now + FORCE_QCC_INTERVAL);
+        self.update_master(self.mt.master_client_id);
+        if first {
+            self.events.push_back(ClientEvent::Joined {
+                client_id: ack.client_id,
+            });
+            if !self.mt.data_flowed {
+                self.mt.first_data_deadline = Some(now + self.config.first_data_timeout);
+            }
+            // Empty content (or content completed before a DEMOTE): nothing to wait for.
+            if self.blocks.as_ref().is_some_and(BlockBitmap::is_complete) {
+                self.terminate(now, ClientOutcome::Complete, Some(LeaveReason::Complete));
+            }
+        }
+    }
+
+    /// §3.2.5.7: a QCC starts the QCC timer; stale sequence numbers are dropped.
+    fn on_qcc(&mut self, now: Instant, sender_time: u64, qcc: mt::Qcc) {
+        if qcc.qcc_seq_no <= self.mt.last_qcc_seq_no {
+            return;
+        }
+        self.mt.last_qcc_seq_no = qcc.qcc_seq_no;
+        self.mt.qcc_sender_time = sender_time;
+        self.mt.qcc_recv_time = Some(now);
+        self.mt.qcc_at = Some(now + random_millis(&mut self.rng, qcc.qcr_backoff.into()));
+    }
+
+    /// §3.2.5.6: a POLL starts the POLL timer; stale sequence numbers are dropped.
+    fn on_poll(&mut self, now: Instant, poll: mt::Poll<'_>) {
+        if poll.poll_seq_no <= self.mt.last_poll_seq_no {
+            return;
+        }
+        // MA §3.2.5.4: the POLL carries a SRVCIR; anything else is not a POLL we can answer.
+        if !matches!(MaPacket::decode(poll.app_data), Ok(MaPacket::SrvCir)) {
+            self.stats.other_drops += 1;
+            return;
+        }
+        self.mt.last_poll_seq_no = poll.poll_seq_no;
+        self.mt.poll_at = Some(now + random_millis(&mut self.rng, poll.backoff.into()));
+    }
+
+    /// §3.2.5.9.
+    fn on_spm(&mut self, now: Instant, sender_time: u64, spm: mt::Spm) {
+        if spm.spm_seq_no <= self.mt.last_spm_seq_no {
+            return;
+        }
+        if spm.trail_odata_seq_no > spm.lead_odata_seq_no {
+            self.stats.other_drops += 1;
+            return;
+        }
+        let mt = &mut self.mt;
+        mt.last_spm_seq_no = spm.spm_seq_no;
+        mt.trail_odata_seq_no = spm.trail_odata_seq_no;
+        mt.lead_odata_seq_no = spm.lead_odata_seq_no;
+        mt.min_nack_backoff = spm.min_nack_backoff;
+        mt.max_nack_backoff = spm.max_nack_backoff;
+        mt.mc_rtt = spm.rtt;
+        if mt.first_odata_seq_no == 0 && spm.lead_odata_seq_no != 0 {
+            mt.first_odata_seq_no = spm.lead_odata_seq_no;
+            // Seeded so that joining does not count the whole backlog as lost.
+            mt.hi_loss_odata_seq_no = spm.lead_odata_seq_no;
+        }
+        mt.update_loss_rate_spm(spm.lead_odata_seq_no);
+        mt.hi_odata_seq_no = mt.hi_odata_seq_no.max(spm.trail_odata_seq_no);
+        let start = spm.trail_odata_seq_no.max(mt.first_odata_seq_no);
+        mt.missing.update_start(start);
+        mt.missing.update_end(spm.lead_odata_seq_no);
+        self.stats.loss_rate = self.mt.loss_rate;
+        self.update_master(spm.master_client_id);
+        self.manage_nack(now);
+        self.send_ack_if_master(now, sender_time);
+    }
+
+    /// §3.2.5.13 (ODATA) and §3.2.5.14 (RDATA), then MA §3.2.5.1 for the block.
+    fn on_data<'a>(
+        &mut self,
+        now: Instant,
+        sender_time: u64,
+        packet: mt::DataPacket<'a>,
+        repair: bool,
+    ) -> Option<Delivery<'a>> {
+        let seq = packet.odata_seq_no;
+        if seq == 0 || packet.trail_odata_seq_no > seq {
+            self.stats.other_drops += 1;
+            return None;
+        }
+        if repair {
+            self.mt.last_rdata_time = Some(now);
+        }
+        if self.mt.first_odata_seq_no != 0 && seq < self.mt.first_odata_seq_no {
+            return None;
+        }
+        if repair {
+            self.stats.rdata_packets += 1;
+        } else {
+            self.stats.odata_packets += 1;
+        }
+        if !self.mt.data_flowed {
+            self.mt.data_flowed = true;
+            self.mt.first_data_deadline = None;
+            self.packet_heard(now);
+        }
+        let mt = &mut self.mt;
+        if mt.first_odata_seq_no == 0 {
+            // §3.2.1.3: the first ODATA received sets FirstODATASeqNo.
+            mt.first_odata_seq_no = seq;
+            mt.hi_loss_odata_seq_no = seq - 1;
+        }
+        mt.trail_odata_seq_no = packet.trail_odata_seq_no;
+        mt.lead_odata_seq_no = mt.lead_odata_seq_no.max(seq);
+        mt.hi_odata_seq_no = mt.hi_odata_seq_no.max(seq);
+        mt.update_loss_rate_data(seq);
+        let start = packet.trail_odata_seq_no.max(mt.first_odata_seq_no);
+        mt.missing.update_start(start);
+        mt.missing.update_end(seq);
+        mt.missing.received(seq);
+        self.stats.loss_rate = self.mt.loss_rate;
+        self.update_master(packet.client_id);
+        self.manage_nack(now);
+        // §3.2.5.13: with FW_LEAD present the master ACKs only when it is not behind `seq`.
+        if packet.fw_lead_seq_no.is_none_or(|lead| lead >= seq) {
+            self.send_ack_if_master(now, sender_time);
+        }
+        self.deliver_block(now, packet.data)
+    }
+
+    /// The application half of a data packet: MT's cache check (§3.2.5.13) and MA's DATA
+    /// Trigger (MA §3.2.5.1).
+    fn deliver_block<'a>(&mut self, now: Instant, payload: &'a [u8]) -> Option<Delivery<'a>> {
+        let Ok(MaPacket::Data(block)) = MaPacket::decode(payload) else {
+            self.stats.other_drops += 1;
+            return None;
+        };
+        let params = &self.config.params;
+        let Some(bitmap) = self.blocks.as_mut() else {
+            self.stats.other_drops += 1;
+            return None;
+        };
+        if !bitmap.contains(block.block_number) {
+            self.stats.other_drops += 1;
+            return None;
+        }
+        let offset = (block.block_number - 1) * u64::from(params.block_size);
+        let expected_len = (params.content_size - offset).min(u64::from(params.block_size));
+        if block.data.len() as u64 != expected_len {
+            self.stats.other_drops += 1;
+            return None;
+        }
+        if bitmap.is_set(block.block_number) {
+            self.stats.duplicate_blocks += 1;
+            return None;
+        }
+        // §3.2.5.12.2: no room in the consumer's cache: a zero NACK slows the server down and
+        // the block waits for a later MS-WDSMA round.
+        if self.config.cache_size.saturating_sub(self.current_cache) < expected_len {
+            self.stats.cache_full_drops += 1;
+            self.send_nack(now, &[]);
+            return None;
+        }
+        bitmap.set(block.block_number);
+        let complete = bitmap.is_complete();
+        self.current_cache += expected_len;
+        self.stats.blocks_received += 1;
+        self.stats.bytes_received += expected_len;
+        if complete {
+            // MA §3.2.5.1 Terminate trigger with COMPLETE.
+            self.terminate(now, ClientOutcome::Complete, Some(LeaveReason::Complete));
+        }
+        Some(Delivery {
+            block_number: block.block_number,
+            offset,
+            data: block.data,
+        })
+    }
+
+    /// §3.2.5.15: a KICK naming us ends the session.
+    fn on_kick(&mut self, now: Instant, kick: &mt::Kick) {
+        let Some(me) = self.mt.client_id else { return };
+        if let Some(&(_, reason)) = kick.clients.iter().find(|(id, _)| *id == me) {
+            self.terminate(now, ClientOutcome::Kicked(reason), None);
+        }
+    }
+
+    /// §3.2.5.16: a DEMOTE naming us moves us to the lower session.
+    fn on_demote(&mut self, now: Instant, demote: &mt::Demote) {
+        let Some(me) = self.mt.client_id else { return };
+        if !demote.clients.contains(&me) {
+            return;
+        }
+        if demote.unicast_port == 0
+            || demote.multicast_port == 0
+            || demote.unicast_addr.is_unspecified()
+            || demote.multicast_addr.is_unspecified()
+        {
+            self.stats.other_drops += 1;
+            return;
+        }
+        // The LEAVE belongs to the old session: its SessionId, ClientId and server.
+        let old_server = self.config.params.server;
+        let old_session = self.config.params.session_id;
+        self.schedule_leave(
+            now,
+            old_session,
+            me,
+            old_server,
+            LeaveReason::Cancelled,
+            None,
+        );
+        let params = SessionParams {
+            session_id: demote.lower_session_id,
+            group: SocketAddr::new(demote.multicast_addr, demote.multicast_port),
+            server: SocketAddr::new(demote.unicast_addr, demote.unicast_port),
+            ..self.config.params.clone()
+        };
+        self.config.params = params.clone();
+        self.mt = Transport::new();
+        self.stats.client_id = None;
+        self.update_master(0);
+        self.events.push_back(ClientEvent::Demoted { params });
+        self.start_join(now);
+    }
+
+    /// Tracks MasterClientId and reports when it starts or stops naming us.
+    fn update_master(&mut self, master_client_id: u32) {
+        self.mt.master_client_id = master_client_id;
+        let is_master = self.mt.is_master();
+        if is_master != self.stats.is_master {
+            self.stats.is_master = is_master;
+            self.events
+                .push_back(ClientEvent::MasterChanged { is_master });
+        }
+    }
+
+    /// §3.2.5.12 NACK management: arm the NACK timer when something is missing.
+    fn manage_nack(&mut self, now: Instant) {
+        if self.mt.missing.is_empty() || self.mt.nack_at.is_some() {
+            return;
+        }
+        let delay = if self.mt.is_master() {
+            Duration::ZERO
+        } else {
+            self.mt.nack_backoff(&mut self.rng)
+        };
+        self.mt.nack_at = Some(now + delay);
+    }
+
+    /// §3.2.5.12.1: NACK the lowest missing ranges (one datagram's worth) and re-arm.
+    fn nack_timer_expired(&mut self, now: Instant) {
+        if self.mt.missing.is_empty() {
+            return;
+        }
+        let ranges = self.mt.missing.ranges();
+        let ranges = ranges[..ranges.len().min(MAX_NACK_RANGES)].to_vec();
+        self.send_nack(now, &ranges);
+        self.mt.nack_at = Some(now + self.mt.nack_backoff(&mut self.rng));
+    }
+
+    fn send_nack(&mut self, now: Instant, ranges: &[SeqRange]) {
+        let Some(client_id) = self.mt.client_id else {
+            return;
+        };
+        self.stats.nacks_sent += 1;
+        let body = Body::Nack(mt::Nack {
+            client_id,
+            hi_odata_seq_no: self.mt.hi_odata_seq_no,
+            // §3.2.5.12.2 writes the zero NACK's LossRate unscaled; every other field is ×10^16.
+            loss_rate: self.mt.loss_rate_wire(),
+            ranges: ranges.to_vec(),
+        });
+        self.send(now, body);
+    }
+
+    /// §3.2.5.11: the master ACKs every SPM, ODATA and RDATA.
+    fn send_ack_if_master(&mut self, now: Instant, server_time: u64) {
+        if !self.mt.is_master() {
+            return;
+        }
+        let Some(client_id) = self.mt.client_id else {
+            return;
+        };
+        let body = Body::Ack(mt::Ack {
+            client_id,
+            odata_seq_no: self.mt.missing.highest_continuous_received(),
+            server_time,
+            hi_odata_seq_no: self.mt.hi_odata_seq_no,
+            loss_rate: self.mt.loss_rate_wire(),
+        });
+        self.send(now, body);
+    }
+
+    /// MA §3.2.5.3 QCC Trigger: the PROGRESS packet.
+    fn progress_packet(&self, now: Instant) -> Vec<u8> {
+        MaPacket::Progress(ma::Progress {
+            time_in_session: self.time_in_session(now),
+            progress: self.percent_received(),
+        })
+        .encode()
+    }
+
+    fn time_in_session(&self, now: Instant) -> u32 {
+        now.saturating_duration_since(self.epoch)
+            .as_secs()
+            .min(u64::from(u32::MAX)) as u32
+    }
+
+    fn percent_received(&self) -> u8 {
+        self.blocks
+            .as_ref()
+            .map_or(0, BlockBitmap::percent_received)
+    }
+
+    /// §3.2.5.7.1: the QCR answering the last QCC; it also restarts the Force QCC timer.
+    fn send_qcr_after_qcc(&mut self, now: Instant) {
+        let waited = self.mt.qcc_recv_time.map_or(0, |at| {
+            millis_since(at, now).min(u64::from(u16::MAX)) as u16
+        });
+        let app_data = self.progress_packet(now);
+        self.send_status_qcr(
+            now,
+            self.mt.last_qcc_seq_no,
+            waited,
+            self.mt.qcc_sender_time,
+            &app_data,
+        );
+    }
+
+    /// §3.2.5.8: no QCC for ForceQCCInterval: a voluntary QCR.
+    fn send_voluntary_qcr(&mut self, now: Instant) {
+        let app_data = self.progress_packet(now);
+        self.send_status_qcr(now, 0, 0, 0, &app_data);
+    }
+
+    fn send_status_qcr(
+        &mut self,
+        now: Instant,
+        qcc_seq_no: u64,
+        backoff: u16,
+        server_time: u64,
+        app_data: &[u8],
+    ) {
+        self.mt.force_qcc_at = Some(now + FORCE_QCC_INTERVAL);
+        let Some(client_id) = self.mt.client_id else {
+            return;
+        };
+        let body = Body::Qcr(mt::Qcr {
+            client_id,
+            qcc_seq_no,
+            backoff,
+            server_time,
+            hi_odata_seq_no: self.mt.hi_odata_seq_no,
+            loss_rate: self.mt.loss_rate_wire(),
+            app_data,
+            cpu_util: None,
+            mem_util: None,
+            net_util: None,
+        });
+        self.send(now, body);
+    }
+
+    /// §3.2.5.6.1 and MA §3.2.5.4: POLLACK with a CNTCIR of the first missing ranges.
+    fn send_pollack(&mut self, now: Instant) {
+        let Some(client_id) = self.mt.client_id else {
+            return;
+        };
+        let ranges = self
+            .blocks
+            .as_ref()
+            .map(|b| b.missing_ranges(ma::MAX_CNTCIR_RANGES))
+            .unwrap_or_default();
+        let app_data = MaPacket::CntCir(ma::CntCir {
+            progress: self.percent_received(),
+            time_in_session: self.time_in_session(now),
+            ranges,
+        })
+        .encode();
+        let body = Body::PollAck(mt::PollAck {
+            client_id,
+            poll_seq_no: self.mt.last_poll_seq_no,
+            app_data: &app_data,
+        });
+        self.send(now, body);
+    }
+
+    /// §3.2.5.3.1: JOIN with CAPABILITIES {MULTISTREAM} and the USER_SID when known.
+    fn send_join(&mut self, now: Instant) {
+        let mut client_name = String::new();
+        let mut units = 0;
+        for c in self.config.client_name.chars() {
+            units += c.len_utf16();
+            if units > MAX_CLIENT_NAME_UNITS {
+                break;
+            }
+            client_name.push(c);
+        }
+        let mac =
+            &self.config.mac_address[..self.config.mac_address.len().min(usize::from(u8::MAX))];
+        let join = mt::Join {
+            client_name,
+            ip_address: self.config.local_ip,
+            mac_address: mac,
+            user_sid: self.config.user_sid.as_deref(),
+            capabilities: Some(&[mt::CAP_MULTISTREAM]),
+        };
+        let packet = Packet {
+            security: Security::Checksum,
+            session_id: self.config.params.session_id,
+            sender_time: millis_since(self.epoch, now),
+            body: Body::Join(join),
+        };
+        let mut bytes = Vec::new();
+        packet.encode_into(&mut bytes);
+        self.queue(bytes, self.config.params.server);
+    }
+
+    /// Encodes a packet of the current session for the server.
+    fn send(&mut self, now: Instant, body: Body<'_>) {
+        let packet = Packet {
+            security: Security::Checksum,
+            session_id: self.config.params.session_id,
+            sender_time: millis_since(self.epoch, now),
+            body,
+        };
+        let mut bytes = Vec::new();
+        packet.encode_into(&mut bytes);
+        self.queue(bytes, self.config.params.server);
+    }
+
+    fn queue(&mut self, bytes: Vec<u8>, to: SocketAddr) {
+        if self.transmit.len() >= MAX_QUEUED_DATAGRAMS {
+            self.transmit.pop_front();
+        }
+        self.transmit.push_back((bytes, to));
+    }
+
+    /// §3.2.5.4.3: a LEAVE waits random 0..MaxNACKBackOff ms, or 0..MaxLeaveDelay when that is 0.
+    fn schedule_leave(
+        &mut self,
+        now: Instant,
+        session_id: u32,
+        client_id: u32,
+        server: SocketAddr,
+        reason: LeaveReason,
+        then_finish: Option<ClientOutcome>,
+    ) {
+        let max_ms = match self.mt.max_nack_backoff {
+            0 => MAX_LEAVE_DELAY_MS,
+            backoff => u64::from(backoff),
+        };
+        if self.pending_leaves.len() >= MAX_PENDING_LEAVES {
+            // Repeated DEMOTEs: leave the oldest session right away rather than forget it.
+            let oldest = self.pending_leaves.remove(0);
+            self.send_leave(now, &oldest);
+        }
+        self.pending_leaves.push(PendingLeave {
+            at: now + random_millis(&mut self.rng, max_ms),
+            session_id,
+            client_id,
+            server,
+            reason,
+            then_finish,
+        });
+    }
+
+    fn fire_pending_leaves(&mut self, now: Instant) {
+        let mut index = 0;
+        while index < self.pending_leaves.len() {
+            if self.pending_leaves[index].at <= now {
+                let leave = self.pending_leaves.remove(index);
+                self.send_leave(now, &leave);
+                if let Some(outcome) = leave.then_finish {
+                    self.finish(now, outcome);
+                    return;
+                }
+            } else {
+                index += 1;
+            }
+        }
+    }
+
+    fn send_leave(&mut self, now: Instant, leave: &PendingLeave) {
+        let packet = Packet {
+            security: Security::Checksum,
+            session_id: leave.session_id,
+            sender_time: millis_since(self.epoch, now),
+            body: Body::Leave(mt::Leave {
+                client_id: leave.client_id,
+                reason: leave.reason,
+            }),
+        };
+        let mut bytes = Vec::new();
+        packet.encode_into(&mut bytes);
+        self.queue(bytes, leave.server);
+    }
+
+    /// Ends the session: with a LEAVE (after its delay) when we have a ClientId and a reason,
+    /// otherwise at once.
+    fn terminate(&mut self, now: Instant, outcome: ClientOutcome, leave: Option<LeaveReason>) {
+        if self.ending || self.finished {
+            return;
+        }
+        self.ending = true;
+        self.mt.stop_timers();
+        match (leave, self.mt.client_id) {
+            (Some(reason), Some(client_id)) => {
+                let session_id = self.config.params.session_id;
+                let server = self.config.params.server;
+                self.schedule_leave(now, session_id, client_id, server, reason, Some(outcome));
+            }
+            _ => self.finish(now, outcome),
+        }
+    }
+
+    /// Emits Finished; LEAVEs of demoted sessions still waiting go out first.
+    fn finish(&mut self, now: Instant, outcome: ClientOutcome) {
+        for leave in std::mem::take(&mut self.pending_leaves) {
+            self.send_leave(now, &leave);
+        }
+        self.ending = true;
+        self.finished = true;
+        self.mt.stop_timers();
+        self.events.push_back(ClientEvent::Finished(outcome));
+    }
+}

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 pub use rand::SeedableRng;
 pub use rand::rngs::SmallRng;
 
+pub mod blocks;
 pub mod client;
+pub mod missing;
 pub mod server;
 
 /// What the session-initiation reply told the client about a session.

@@ -132,33 +132,7 @@ pub struct SessionInfo {
 }
 
 /// Counters kept during a session.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Stats {
-    /// Distinct content bytes delivered so far.
-    pub bytes_received: u64,
-    pub blocks_received: u64,
-    pub total_blocks: u64,
-    pub content_size: u64,
-    /// ODATA packets received.
-    pub odata_packets: u64,
-    /// RDATA (repair) packets received.
-    pub rdata_packets: u64,
-    /// Blocks received again after they were already stored.
-    pub duplicate_blocks: u64,
-    /// NACK packets sent.
-    pub nacks_sent: u64,
-    /// Packets dropped for a bad checksum.
-    pub checksum_drops: u64,
-    /// Packets dropped for any other reason (malformed, wrong session, impossible fields).
-    pub other_drops: u64,
-    /// Blocks not delivered because the consumer's cache was full.
-    pub cache_full_drops: u64,
-    /// Whether the server has made this client the master (the one that ACKs).
-    pub is_master: bool,
-    pub client_id: Option<u32>,
-    /// Estimated loss rate, 0..=1.
-    pub loss_rate: f64,
-}
+pub use crate::proto::client::ClientStats as Stats;
 
 /// Why a session ended without the whole object.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
