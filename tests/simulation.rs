@@ -33,9 +33,12 @@ fn lossy_link(rng: &mut SmallRng, loss: f64) -> LinkModel {
 
 fn scenario(seed: u64) -> Scenario {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_5eed);
-    let block_size = *[512u32, 1024, 1400, 4096].get(rng.random_range(0..4)).unwrap();
+    let block_size = *[512u32, 1024, 1400, 4096]
+        .get(rng.random_range(0..4))
+        .unwrap();
     let blocks = rng.random_range(1..200u64);
-    let content_size = ((blocks - 1) * block_size as u64 + rng.random_range(1..=block_size as u64)) as usize;
+    let content_size =
+        ((blocks - 1) * block_size as u64 + rng.random_range(1..=block_size as u64)) as usize;
     let loss = rng.random_range(0.0..0.30);
     let count = rng.random_range(1..=8);
     let mut clients: Vec<ClientPlan> = (0..count)
@@ -92,7 +95,12 @@ fn check(seed: u64) -> f64 {
                 "seed {seed}: client {i} ended with {other:?} at {:?}; stats {:?}; scenario {scenario:?}; last server events {:?}",
                 report.end,
                 client.stats,
-                report.server_events.iter().rev().take(10).collect::<Vec<_>>()
+                report
+                    .server_events
+                    .iter()
+                    .rev()
+                    .take(10)
+                    .collect::<Vec<_>>()
             ),
         }
     }
@@ -127,7 +135,10 @@ fn thousand_seeds_complete_byte_exact() {
 
 #[test]
 fn replay() {
-    if let Some(seed) = std::env::var("WDSMC_SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+    if let Some(seed) = std::env::var("WDSMC_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         let ratio = check(seed);
         eprintln!("seed {seed} passed, repair ratio {ratio:.2}");
     }
@@ -157,6 +168,9 @@ fn lossless_single_client_is_fast() {
     assert_eq!(client.outcome, Some(ClientOutcome::Complete), "{report:?}");
     assert!(client.byte_exact);
     let took = client.finished_at.unwrap();
-    assert!(took < Duration::from_secs(5), "took {took:?} of virtual time");
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?} of virtual time"
+    );
     assert_eq!(report.rdata_sent, 0);
 }

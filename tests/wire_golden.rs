@@ -27,7 +27,8 @@ const MSI_REQUEST_V6: &str = "010004060100345700440053003a0064006500660061007500
 const MSI_REPLY: &str = "02000805030004ef00006f05040004c0a800c802050002fa8402060002fa840407000800000000ef8b56ec030900040000225104080008000000000006fb00030a00046d19ee7e";
 const MSI_ERROR: &str = "020001030b0004c1210105";
 const JOIN: &str = "5744030004fffff8676d19ee7e02000000000000123454004500530054004d0041004300480049004e0045000000000000000000000004c0a800320600155d01020300010505000101";
-const JOINACK: &str = "5744030004fffffd556d19ee7e030000000000000055000000070002000c00050000000000001234";
+const JOINACK: &str =
+    "5744030004fffffd556d19ee7e030000000000000055000000070002000c00050000000000001234";
 const QCR_PROGRESS: &str = "5744030004fffff7e96d19ee7e0500000000000012340000000700000000000000030078000000000000009900000000000003e80008e1bc9bf0400000080008040000002a25";
 const SPM: &str = "5744030004fffffc606d19ee7e010000000000000077000000000000000900000007000a000e000000000000006400000000000000a40005";
 const ODATA: &str = "5744030004fffffb916d19ee7e0600000000000000780000000700000000000000a40000000000000064001d001d03000000000000002a0010000102030405060708090a0b0c0d0e0f";
@@ -37,7 +38,8 @@ const POLL: &str = "5744030004fffffcae6d19ee7e0c00000000000000800000000000000004
 const POLLACK: &str = "5744030004fffffcc86d19ee7e0d0000000000001234000000070000000000000004002a002a02320000002a00020000000000000001000000000000000a00000000000000140000000000000014";
 const LEAVE: &str = "5744030004fffffdbb6d19ee7e0b00000000000012340000000100";
 const KICK: &str = "5744030004fffffd5a6d19ee7e0e0000000000000090000200000007010000000902";
-const NCF: &str = "5744030004fffffca56d19ee7e0a0000000000000091000100000000000000650000000000000067";
+const NCF: &str =
+    "5744030004fffffca56d19ee7e0a0000000000000091000100000000000000650000000000000067";
 const QCC: &str = "5744030004fffffc7a6d19ee7e040000000000000092000000000000000300fa";
 const ACK: &str = "5744030004fffffbf96d19ee7e0800000000000012340000000700000000000000a3000000000000007800000000000000a40000000000000000";
 const DEMOTE: &str = "5744030004fffff87a6d19ee7e0f00000000000000930000111104efff4d02fa02047f000001fa0200020000000700000009";
@@ -55,7 +57,11 @@ fn assert_mt(vector: &str, expected: Packet<'_>) {
     let bytes = hex(vector);
     let decoded = Packet::decode(&bytes).expect("golden vector decodes");
     assert_eq!(decoded, expected);
-    assert_eq!(expected.encode(), bytes, "encoding differs from the golden vector");
+    assert_eq!(
+        expected.encode(),
+        bytes,
+        "encoding differs from the golden vector"
+    );
 }
 
 #[test]
@@ -84,14 +90,20 @@ fn msi_request() {
     };
     let bytes = hex(MSI_REQUEST);
     assert_eq!(bytes.len(), 97);
-    assert_eq!(MsiPacket::decode(&bytes).unwrap(), MsiPacket::Request(req.clone()));
+    assert_eq!(
+        MsiPacket::decode(&bytes).unwrap(),
+        MsiPacket::Request(req.clone())
+    );
     assert_eq!(MsiPacket::Request(req.clone()).encode(), bytes);
 
     let v6 = MsiRequest {
         ipv6_capable: Some(true),
         ..req
     };
-    assert_eq!(MsiPacket::decode(&hex(MSI_REQUEST_V6)).unwrap(), MsiPacket::Request(v6.clone()));
+    assert_eq!(
+        MsiPacket::decode(&hex(MSI_REQUEST_V6)).unwrap(),
+        MsiPacket::Request(v6.clone())
+    );
     assert_eq!(MsiPacket::Request(v6).encode(), hex(MSI_REQUEST_V6));
 }
 
@@ -113,7 +125,10 @@ fn msi_reply_from_spec_example() {
         panic!("not a reply")
     };
     assert_eq!(decoded, reply);
-    assert_eq!(decoded.total_blocks, decoded.content_size.div_ceil(decoded.block_size.into()));
+    assert_eq!(
+        decoded.total_blocks,
+        decoded.content_size.div_ceil(decoded.block_size.into())
+    );
     decoded.check_consistency().unwrap();
     assert_eq!(MsiPacket::Reply(reply).encode(), bytes);
 }
@@ -135,7 +150,9 @@ fn msi_error() {
         bytes
     );
     assert_eq!(
-        error_code::describe(error_code::NAMESPACE_NOT_FOUND).unwrap().0,
+        error_code::describe(error_code::NAMESPACE_NOT_FOUND)
+            .unwrap()
+            .0,
         "WDSMCS_E_NAMESPACE_NOT_FOUND"
     );
 }
@@ -319,7 +336,10 @@ fn pollack_carrying_cntcir() {
     let cntcir = MaPacket::CntCir(CntCir {
         progress: 50,
         time_in_session: 42,
-        ranges: vec![BlockRange { start: 1, end: 10 }, BlockRange { start: 20, end: 20 }],
+        ranges: vec![
+            BlockRange { start: 1, end: 10 },
+            BlockRange { start: 20, end: 20 },
+        ],
     })
     .encode();
     assert_eq!(cntcir.len(), 42);
@@ -432,7 +452,10 @@ fn options_section_absent_or_empty_both_accepted() {
         bytes.extend_from_slice(extra);
         let sum = checksum(&bytes[9..]);
         bytes[5..9].copy_from_slice(&sum.to_be_bytes());
-        assert_eq!(Packet::decode(&bytes).unwrap(), Packet::decode(&base).unwrap());
+        assert_eq!(
+            Packet::decode(&bytes).unwrap(),
+            Packet::decode(&base).unwrap()
+        );
     }
 }
 
@@ -442,7 +465,10 @@ fn decode_errors_name_packet_field_and_offset() {
     let mut bytes = hex(SPM);
     bytes[20] ^= 0x01;
     let err = Packet::decode(&bytes).unwrap_err();
-    assert!(matches!(err.kind, DecodeErrorKind::BadChecksum { .. }), "{err}");
+    assert!(
+        matches!(err.kind, DecodeErrorKind::BadChecksum { .. }),
+        "{err}"
+    );
 
     // NACK claiming more ranges than are present.
     let mut bytes = hex(NACK);
@@ -481,7 +507,10 @@ fn decode_errors_name_packet_field_and_offset() {
 
     // MSI request without the MAC option.
     let err = MsiPacket::decode(&hex("010001060100020000")).unwrap_err();
-    assert!(matches!(err.kind, DecodeErrorKind::MissingOption { id: 0x0602 }), "{err}");
+    assert!(
+        matches!(err.kind, DecodeErrorKind::MissingOption { id: 0x0602 }),
+        "{err}"
+    );
 
     // MA DATA whose DataLen disagrees with Packet-Size.
     let err = MaPacket::decode(&hex("000e03000000000000000100020a")).unwrap_err();
@@ -505,7 +534,12 @@ fn reply_consistency_checks() {
         total_blocks: 1 << 60,
         ..good.clone()
     };
-    assert!(bad.check_consistency().unwrap_err().to_string().contains("457472"));
+    assert!(
+        bad.check_consistency()
+            .unwrap_err()
+            .to_string()
+            .contains("457472")
+    );
     let bad = MsiReply {
         block_size: 0,
         ..good.clone()

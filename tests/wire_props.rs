@@ -69,18 +69,20 @@ impl BodySpec {
             }),
             BodySpec::JoinAck(p) => Body::JoinAck(*p),
             BodySpec::Qcc(p) => Body::Qcc(*p),
-            BodySpec::Qcr(id, seq, backoff, time, hi, loss, app, [cpu, mem, net]) => Body::Qcr(Qcr {
-                client_id: *id,
-                qcc_seq_no: *seq,
-                backoff: *backoff,
-                server_time: *time,
-                hi_odata_seq_no: *hi,
-                loss_rate: *loss,
-                app_data: app,
-                cpu_util: *cpu,
-                mem_util: *mem,
-                net_util: *net,
-            }),
+            BodySpec::Qcr(id, seq, backoff, time, hi, loss, app, [cpu, mem, net]) => {
+                Body::Qcr(Qcr {
+                    client_id: *id,
+                    qcc_seq_no: *seq,
+                    backoff: *backoff,
+                    server_time: *time,
+                    hi_odata_seq_no: *hi,
+                    loss_rate: *loss,
+                    app_data: app,
+                    cpu_util: *cpu,
+                    mem_util: *mem,
+                    net_util: *net,
+                })
+            }
             BodySpec::OData(id, seq, trail, data, lead) => Body::OData(DataPacket {
                 client_id: *id,
                 odata_seq_no: *seq,
@@ -152,8 +154,14 @@ fn body_spec() -> impl Strategy<Value = BodySpec> {
             short_bytes(),
             any::<[Option<u8>; 3]>()
         )
-            .prop_map(|((a, b, c, d, e, f), app, utils)| BodySpec::Qcr(a, b, c, d, e, f, app, utils)),
-        (any::<(u32, u64, u64)>(), vec(any::<u8>(), 0..2000), any::<Option<u64>>())
+            .prop_map(|((a, b, c, d, e, f), app, utils)| BodySpec::Qcr(
+                a, b, c, d, e, f, app, utils
+            )),
+        (
+            any::<(u32, u64, u64)>(),
+            vec(any::<u8>(), 0..2000),
+            any::<Option<u64>>()
+        )
             .prop_map(|((a, b, c), d, e)| BodySpec::OData(a, b, c, d, e)),
         (any::<(u32, u64, u64)>(), vec(any::<u8>(), 0..2000))
             .prop_map(|((a, b, c), d)| BodySpec::RData(a, b, c, d)),
@@ -185,16 +193,22 @@ fn body_spec() -> impl Strategy<Value = BodySpec> {
                 .map(|(id, r)| (id, KickReason::from_u8(r)))
                 .collect(),
         })),
-        (any::<u32>(), ip(), any::<u16>(), ip(), any::<u16>(), vec(any::<u32>(), 0..250)).prop_map(
-            |(a, b, c, d, e, clients)| BodySpec::Demote(Demote {
+        (
+            any::<u32>(),
+            ip(),
+            any::<u16>(),
+            ip(),
+            any::<u16>(),
+            vec(any::<u32>(), 0..250)
+        )
+            .prop_map(|(a, b, c, d, e, clients)| BodySpec::Demote(Demote {
                 lower_session_id: a,
                 multicast_addr: b,
                 multicast_port: c,
                 unicast_addr: d,
                 unicast_port: e,
                 clients,
-            })
-        ),
+            })),
     ]
 }
 

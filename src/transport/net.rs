@@ -13,7 +13,10 @@ use super::{InterfaceSpec, TransportError};
 pub(crate) const RECV_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 
 /// Parses `HOST`, `HOST:PORT`, `IPv6`, or `[IPv6]:PORT` and resolves it.
-pub(crate) fn resolve_server(server: &str, default_port: u16) -> Result<SocketAddr, TransportError> {
+pub(crate) fn resolve_server(
+    server: &str,
+    default_port: u16,
+) -> Result<SocketAddr, TransportError> {
     let server = server.trim();
     if server.is_empty() {
         return Err(TransportError::Network(
@@ -23,7 +26,11 @@ pub(crate) fn resolve_server(server: &str, default_port: u16) -> Result<SocketAd
     if let Ok(addr) = server.parse::<SocketAddr>() {
         return Ok(addr);
     }
-    if let Ok(ip) = server.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+    if let Ok(ip) = server
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
         return Ok(SocketAddr::new(ip, default_port));
     }
     let with_port = match server.rsplit_once(':') {
@@ -35,9 +42,9 @@ pub(crate) fn resolve_server(server: &str, default_port: u16) -> Result<SocketAd
         }
         None => format!("{server}:{default_port}"),
     };
-    let mut addrs = with_port.to_socket_addrs().map_err(|e| {
-        TransportError::Network(format!("cannot resolve server {server:?}: {e}"))
-    })?;
+    let mut addrs = with_port
+        .to_socket_addrs()
+        .map_err(|e| TransportError::Network(format!("cannot resolve server {server:?}: {e}")))?;
     addrs
         .next()
         .ok_or_else(|| TransportError::Network(format!("server {server:?} resolves to no address")))
@@ -168,7 +175,11 @@ pub(crate) fn multicast_socket(
     let fail = |what: &str, e: io::Error| {
         TransportError::Network(format!("cannot {what} for group {group}: {e}"))
     };
-    let domain = if group.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let domain = if group.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
     let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))
         .map_err(|e| fail("create a socket", e))?;
     socket
@@ -218,7 +229,11 @@ fn set_receive_buffer(socket: &Socket, bytes: usize) -> Option<String> {
     let _ = socket.set_recv_buffer_size(bytes);
     let granted = socket.recv_buffer_size().unwrap_or(0);
     // Linux reports twice the usable size it granted.
-    let usable = if cfg!(target_os = "linux") { granted / 2 } else { granted };
+    let usable = if cfg!(target_os = "linux") {
+        granted / 2
+    } else {
+        granted
+    };
     (usable < bytes).then(|| {
         format!(
             "receive buffer is {} KiB, less than the {} KiB asked for; raise net.core.rmem_max to avoid drops at high rates",

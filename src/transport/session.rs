@@ -648,7 +648,11 @@ impl Driver<'_> {
         Ok(())
     }
 
-    fn outcome_to_result(&self, outcome: ClientOutcome, stats: Stats) -> Result<Stats, TransportError> {
+    fn outcome_to_result(
+        &self,
+        outcome: ClientOutcome,
+        stats: Stats,
+    ) -> Result<Stats, TransportError> {
         let timeouts = &self.request.timeouts;
         match outcome {
             ClientOutcome::Complete => Ok(stats),

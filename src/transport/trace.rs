@@ -31,7 +31,11 @@ pub(crate) fn describe_mt(bytes: &[u8]) -> String {
             p.lead_odata_seq_no,
             p.rtt
         ),
-        Body::Join(p) => write!(s, " name={:?} ip={} caps={:?}", p.client_name, p.ip_address, p.capabilities),
+        Body::Join(p) => write!(
+            s,
+            " name={:?} ip={} caps={:?}",
+            p.client_name, p.ip_address, p.capabilities
+        ),
         Body::JoinAck(p) => write!(
             s,
             " client={} nack_backoff={}..{} rtt={}",
@@ -55,17 +59,51 @@ pub(crate) fn describe_mt(bytes: &[u8]) -> String {
             p.trail_odata_seq_no,
             describe_ma(p.data)
         ),
-        Body::Ack(p) => write!(s, " client={} seq={} hi={}", p.client_id, p.odata_seq_no, p.hi_odata_seq_no),
-        Body::Nack(p) => write!(s, " client={} hi={} ranges={:?}", p.client_id, p.hi_odata_seq_no, ranges(&p.ranges)),
+        Body::Ack(p) => write!(
+            s,
+            " client={} seq={} hi={}",
+            p.client_id, p.odata_seq_no, p.hi_odata_seq_no
+        ),
+        Body::Nack(p) => write!(
+            s,
+            " client={} hi={} ranges={:?}",
+            p.client_id,
+            p.hi_odata_seq_no,
+            ranges(&p.ranges)
+        ),
         Body::Ncf(p) => write!(s, " ranges={:?}", ranges(&p.ranges)),
         Body::Leave(p) => write!(s, " client={} reason={}", p.client_id, p.reason.name()),
-        Body::Poll(p) => write!(s, " seq={} backoff={} {}", p.poll_seq_no, p.backoff, describe_ma(p.app_data)),
-        Body::PollAck(p) => write!(s, " client={} seq={} {}", p.client_id, p.poll_seq_no, describe_ma(p.app_data)),
-        Body::Kick(p) => write!(s, " clients={:?}", p.clients.iter().map(|(id, r)| (id, r.name())).collect::<Vec<_>>()),
+        Body::Poll(p) => write!(
+            s,
+            " seq={} backoff={} {}",
+            p.poll_seq_no,
+            p.backoff,
+            describe_ma(p.app_data)
+        ),
+        Body::PollAck(p) => write!(
+            s,
+            " client={} seq={} {}",
+            p.client_id,
+            p.poll_seq_no,
+            describe_ma(p.app_data)
+        ),
+        Body::Kick(p) => write!(
+            s,
+            " clients={:?}",
+            p.clients
+                .iter()
+                .map(|(id, r)| (id, r.name()))
+                .collect::<Vec<_>>()
+        ),
         Body::Demote(p) => write!(
             s,
             " lower_session=0x{:08x} group={}:{} server={}:{} clients={:?}",
-            p.lower_session_id, p.multicast_addr, p.multicast_port, p.unicast_addr, p.unicast_port, p.clients
+            p.lower_session_id,
+            p.multicast_addr,
+            p.multicast_port,
+            p.unicast_addr,
+            p.unicast_port,
+            p.clients
         ),
     };
     s
@@ -82,10 +120,16 @@ fn describe_ma(bytes: &[u8]) -> String {
             "CNTCIR progress={} time={} missing={:?}",
             c.progress,
             c.time_in_session,
-            c.ranges.iter().map(|r| (r.start, r.end)).collect::<Vec<_>>()
+            c.ranges
+                .iter()
+                .map(|r| (r.start, r.end))
+                .collect::<Vec<_>>()
         ),
         Ok(MaPacket::Data(d)) => format!("DATA block={} len={}", d.block_number, d.data.len()),
-        Ok(MaPacket::Progress(p)) => format!("PROGRESS progress={} time={}", p.progress, p.time_in_session),
+        Ok(MaPacket::Progress(p)) => format!(
+            "PROGRESS progress={} time={}",
+            p.progress, p.time_in_session
+        ),
         Err(_) if bytes.is_empty() => "no appdata".into(),
         Err(e) => format!("bad appdata: {e}"),
     }

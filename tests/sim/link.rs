@@ -82,7 +82,11 @@ impl Link {
                 if self.rng.random_bool(flip) {
                     self.in_bad_state = !self.in_bad_state;
                 }
-                if self.in_bad_state { bad_loss } else { self.model.loss }
+                if self.in_bad_state {
+                    bad_loss
+                } else {
+                    self.model.loss
+                }
             }
             None => self.model.loss,
         };

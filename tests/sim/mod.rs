@@ -203,7 +203,11 @@ pub fn run(scenario: &Scenario) -> Report {
         // Start, cancel and vanish clients whose time has come.
         for (i, c) in clients.iter_mut().enumerate() {
             let elapsed = now - epoch;
-            if c.client.is_none() && c.outcome.is_none() && !c.vanished && elapsed >= c.plan.start_at {
+            if c.client.is_none()
+                && c.outcome.is_none()
+                && !c.vanished
+                && elapsed >= c.plan.start_at
+            {
                 c.client = Some(Client::new(
                     ClientConfig {
                         params: params.clone(),
@@ -273,7 +277,9 @@ pub fn run(scenario: &Scenario) -> Report {
             }
         }
         for (i, c) in clients.iter_mut().enumerate() {
-            let Some(client) = c.client.as_mut() else { continue };
+            let Some(client) = c.client.as_mut() else {
+                continue;
+            };
             while let Some(dest) = client.poll_transmit(&mut buf) {
                 assert_eq!(dest, SERVER, "clients send only to the server");
                 for (at, bytes) in c.uplink.carry(now, &buf) {
@@ -302,9 +308,9 @@ pub fn run(scenario: &Scenario) -> Report {
             let _: &ServerEvent = &event;
         }
 
-        let all_done = clients
-            .iter()
-            .all(|c| c.vanished || (c.outcome.is_some() && c.client.as_ref().is_none_or(|x| x.is_finished())));
+        let all_done = clients.iter().all(|c| {
+            c.vanished || (c.outcome.is_some() && c.client.as_ref().is_none_or(|x| x.is_finished()))
+        });
         if all_done || now >= deadline {
             break;
         }
@@ -343,10 +349,13 @@ pub fn run(scenario: &Scenario) -> Report {
                 Target::Server => server.handle_datagram(now, item.from, &item.bytes),
                 Target::Client(i) => {
                     let c = &mut clients[i];
-                    let Some(client) = c.client.as_mut() else { continue };
+                    let Some(client) = c.client.as_mut() else {
+                        continue;
+                    };
                     if let Some(delivery) = client.handle_datagram(now, item.from, &item.bytes) {
                         let start = delivery.offset as usize;
-                        c.received[start..start + delivery.data.len()].copy_from_slice(delivery.data);
+                        c.received[start..start + delivery.data.len()]
+                            .copy_from_slice(delivery.data);
                         match c.plan.consumer_rate {
                             None => client.cache_done(delivery.data.len() as u64),
                             Some(_) => c.pending_release += delivery.data.len() as u64,
@@ -375,7 +384,11 @@ pub fn run(scenario: &Scenario) -> Report {
                 outcome: c.outcome.clone(),
                 byte_exact: c.received == content,
                 finished_at: c.finished_at,
-                stats: c.client.as_ref().map(|x| x.stats().clone()).unwrap_or_default(),
+                stats: c
+                    .client
+                    .as_ref()
+                    .map(|x| x.stats().clone())
+                    .unwrap_or_default(),
             })
             .collect(),
         downlink_lost: clients.iter().map(|c| c.downlink.stats.lost).sum(),
