@@ -100,7 +100,9 @@ impl Server {
 /// Why the server could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot bind {addr}: {source}; is another server running, or is the address not local?")]
+    #[error(
+        "cannot bind {addr}: {source}; is another server running, or is the address not local?"
+    )]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,

@@ -548,7 +548,11 @@ fn write_app_data(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(data);
 }
 
-fn read_address(r: &mut Reader<'_>, len_field: &'static str, field: &'static str) -> Result<IpAddr, DecodeError> {
+fn read_address(
+    r: &mut Reader<'_>,
+    len_field: &'static str,
+    field: &'static str,
+) -> Result<IpAddr, DecodeError> {
     let len = r.u8(len_field)?;
     if len != 4 && len != 16 {
         return Err(r.invalid(len_field, len.into()));
@@ -782,7 +786,10 @@ impl<'a> Packet<'a> {
         };
         // Packets without extended options in the specification still tolerate an empty or
         // unknown options section after their fields.
-        if !matches!(opcode, OpCode::Join | OpCode::Qcr | OpCode::OData | OpCode::RData) {
+        if !matches!(
+            opcode,
+            OpCode::Join | OpCode::Qcr | OpCode::OData | OpCode::RData
+        ) {
             read_options(r)?;
         }
         Ok(body)
@@ -1033,13 +1040,28 @@ mod block_packet_tests {
                 security: Security::Checksum,
                 session_id: 0x1234_5678,
                 sender_time: 99,
-                body: if rdata { Body::RData(data) } else { Body::OData(data) },
+                body: if rdata {
+                    Body::RData(data)
+                } else {
+                    Body::OData(data)
+                },
             };
             let mut fast = Vec::new();
-            encode_block_packet_into::<()>(&mut fast, rdata, 0x1234_5678, 99, 5, 9, 3, 42, 5, |b| {
-                b.copy_from_slice(&content);
-                Ok(())
-            })
+            encode_block_packet_into::<()>(
+                &mut fast,
+                rdata,
+                0x1234_5678,
+                99,
+                5,
+                9,
+                3,
+                42,
+                5,
+                |b| {
+                    b.copy_from_slice(&content);
+                    Ok(())
+                },
+            )
             .unwrap();
             assert_eq!(fast, packet.encode());
         }
