@@ -874,9 +874,7 @@ impl ServerSession {
         } else {
             self.active.len() as u64
         };
-        let wait = (self.qcc_wait_ms + self.max_active_rtt())
-            .max(QCC_MIN_WAIT_MS)
-            .min(RTT_CAP_MS);
+        let wait = (self.qcc_wait_ms + self.max_active_rtt()).clamp(QCC_MIN_WAIT_MS, RTT_CAP_MS);
         self.send_qcc(now, wait as u16);
         self.qcc_in_at = Some(now + Duration::from_millis(wait));
     }
