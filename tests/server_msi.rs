@@ -1,0 +1,267 @@
+//! The reference server over real loopback UDP: MSI requests, content lookup, session sharing,
+//! and a raw JOIN to a session port. Every test uses its own session port range so that tests
+//! running in parallel never collide.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::Path;
+use std::time::Duration;
+
+use wdsmc::server::{NamespaceConfig, Server, ServerConfig};
+use wdsmc::wire::msi::{MsiPacket, MsiReply, MsiRequest, error_code};
+use wdsmc::wire::mt::{self, Body, Packet, Security};
+
+const NAMESPACE: &str = "WDS:test/install.wim/1";
+
+fn start(root: &Path, ports: (u16, u16)) -> Server {
+    start_with(root, ports, |_| {})
+}
+
+fn start_with(root: &Path, ports: (u16, u16), adjust: impl FnOnce(&mut ServerConfig)) -> Server {
+    let mut config = ServerConfig::new(vec![NamespaceConfig {
+        name: NAMESPACE.into(),
+        root: root.to_path_buf(),
+    }]);
+    config.listen = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    config.msi_port = 0;
+    config.port_range = ports;
+    config.group_range_v4 = (Ipv4Addr::new(239, 255, 77, 0), 24);
+    config.ttl = 1;
+    config.seed = Some(1);
+    adjust(&mut config);
+    Server::start(config).expect("server starts")
+}
+
+fn folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("install.wim"), vec![0xAB; 20_000]).unwrap();
+    std::fs::write(dir.path().join("boot.wim"), vec![0xCD; 100]).unwrap();
+    std::fs::create_dir(dir.path().join("images")).unwrap();
+    std::fs::write(dir.path().join("images/deep.wim"), vec![1; 8192]).unwrap();
+    dir
+}
+
+fn request(server: &Server, namespace: &str, content: &str) -> MsiPacket {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let packet = MsiPacket::Request(MsiRequest {
+        namespace: namespace.into(),
+        content: content.into(),
+        mac_address: vec![0, 0x15, 0x5d, 1, 2, 3],
+        ipv6_capable: None,
+    });
+    socket.send_to(&packet.encode(), server.msi_addr()).unwrap();
+    let mut buf = [0u8; 2048];
+    let (len, from) = socket.recv_from(&mut buf).expect("an MSI reply");
+    assert_eq!(from, server.msi_addr());
+    MsiPacket::decode(&buf[..len]).expect("a valid MSI packet")
+}
+
+fn reply(packet: MsiPacket) -> MsiReply {
+    match packet {
+        MsiPacket::Reply(reply) => reply,
+        other => panic!("expected a reply, got {other:?}"),
+    }
+}
+
+fn error(packet: MsiPacket) -> u32 {
+    match packet {
+        MsiPacket::Error { code } => code,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn valid_request_gets_a_consistent_reply() {
+    let dir = folder();
+    let server = start(dir.path(), (40000, 40009));
+    let reply = reply(request(&server, NAMESPACE, "install.wim"));
+    reply.check_consistency().unwrap();
+    assert_eq!(reply.content_size, 20_000);
+    assert_eq!(reply.block_size, wdsmc::server::DEFAULT_BLOCK_SIZE);
+    assert_eq!(reply.total_blocks, 3);
+    assert_eq!(reply.server_addr, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert!((40000..=40009).contains(&reply.server_port));
+    assert_eq!(reply.multicast_port, reply.server_port);
+    match reply.multicast_addr {
+        IpAddr::V4(group) => assert_eq!(group.octets()[..3], [239, 255, 77]),
+        other => panic!("unexpected group {other}"),
+    }
+    assert_ne!(reply.session_id, 0);
+    // Backslashes are separators too.
+    let deep = self::reply(request(&server, NAMESPACE, "images\\deep.wim"));
+    assert_eq!(deep.total_blocks, 1);
+    server.shutdown();
+}
+
+#[test]
+fn unknown_namespace_and_missing_content_get_error_codes() {
+    let dir = folder();
+    let server = start(dir.path(), (40010, 40019));
+    assert_eq!(
+        error(request(&server, "WDS:nope", "install.wim")),
+        error_code::NAMESPACE_NOT_FOUND
+    );
+    assert_eq!(
+        error(request(&server, NAMESPACE, "missing.wim")),
+        error_code::CONTENT_NOT_FOUND
+    );
+    assert_eq!(
+        error(request(&server, NAMESPACE, "images")),
+        error_code::CONTENT_NOT_FOUND
+    );
+    server.shutdown();
+}
+
+#[test]
+fn names_escaping_the_folder_are_refused() {
+    let dir = folder();
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.wim");
+    std::fs::write(&secret, b"secret").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&secret, dir.path().join("link.wim")).unwrap();
+    let server = start(dir.path(), (40020, 40029));
+    let escape = format!(
+        "../{}/secret.wim",
+        outside.path().file_name().unwrap().to_str().unwrap()
+    );
+    for name in [
+        escape.as_str(),
+        "images/../../secret.wim",
+        "..\\..\\secret.wim",
+        secret.to_str().unwrap(),
+        "/etc/passwd",
+    ] {
+        assert_eq!(
+            error(request(&server, NAMESPACE, name)),
+            error_code::CONTENT_NOT_FOUND,
+            "{name}"
+        );
+    }
+    #[cfg(unix)]
+    assert_eq!(
+        error(request(&server, NAMESPACE, "link.wim")),
+        error_code::CONTENT_NOT_FOUND
+    );
+    server.shutdown();
+}
+
+#[test]
+fn same_object_shares_a_session_and_different_objects_do_not() {
+    let dir = folder();
+    let server = start(dir.path(), (40030, 40039));
+    let first = reply(request(&server, NAMESPACE, "install.wim"));
+    let again = reply(request(&server, NAMESPACE, "./install.wim"));
+    assert_eq!(first, again);
+    let other = reply(request(&server, NAMESPACE, "boot.wim"));
+    assert_ne!(other.session_id, first.session_id);
+    assert_ne!(other.server_port, first.server_port);
+    assert_ne!(other.multicast_addr, first.multicast_addr);
+    assert_eq!(other.content_size, 100);
+    server.shutdown();
+}
+
+#[test]
+fn exhausted_port_range_is_refused() {
+    let dir = folder();
+    let server = start(dir.path(), (40040, 40040));
+    reply(request(&server, NAMESPACE, "install.wim"));
+    let code = error(request(&server, NAMESPACE, "boot.wim"));
+    assert_eq!(code, wdsmc::server::msi::ERROR_NO_SYSTEM_RESOURCES);
+    server.shutdown();
+}
+
+#[test]
+fn raw_join_to_the_session_port_gets_a_joinack() {
+    let dir = folder();
+    let server = start(dir.path(), (40050, 40059));
+    let session = reply(request(&server, NAMESPACE, "install.wim"));
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let join = Packet {
+        security: Security::Checksum,
+        session_id: session.session_id,
+        sender_time: 4242,
+        body: Body::Join(mt::Join {
+            client_name: "TESTMACHINE".into(),
+            ip_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            mac_address: &[0, 0x15, 0x5d, 1, 2, 3],
+            user_sid: None,
+            capabilities: Some(&[mt::CAP_MULTISTREAM]),
+        }),
+    };
+    let server_addr = SocketAddr::new(session.server_addr, session.server_port);
+    client.send_to(&join.encode(), server_addr).unwrap();
+    let mut buf = [0u8; 2048];
+    let (len, from) = client.recv_from(&mut buf).expect("a JOINACK");
+    assert_eq!(from, server_addr);
+    let packet = Packet::decode(&buf[..len]).unwrap();
+    assert_eq!(packet.security, Security::Checksum);
+    assert_eq!(packet.session_id, session.session_id);
+    match packet.body {
+        Body::JoinAck(ack) => {
+            assert_ne!(ack.client_id, 0);
+            assert_eq!(ack.client_time, 4242);
+        }
+        other => panic!("expected JOINACK, got {other:?}"),
+    }
+    // A JOIN for a wrong session id is dropped silently.
+    let wrong = Packet {
+        session_id: session.session_id ^ 1,
+        ..join
+    };
+    client.send_to(&wrong.encode(), server_addr).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    // The only thing that may arrive is a JOINACK re-send for the first JOIN.
+    if let Ok((len, _)) = client.recv_from(&mut buf) {
+        let packet = Packet::decode(&buf[..len]).unwrap();
+        assert_eq!(packet.session_id, session.session_id);
+    }
+    server.shutdown();
+}
+
+#[test]
+fn idle_session_ends_and_a_new_request_starts_another() {
+    let dir = folder();
+    let server = start_with(dir.path(), (40060, 40069), |c| {
+        c.session_inactivity = Duration::from_millis(300);
+    });
+    let first = reply(request(&server, NAMESPACE, "install.wim"));
+    std::thread::sleep(Duration::from_millis(900));
+    let second = reply(request(&server, NAMESPACE, "install.wim"));
+    assert_ne!(first.session_id, second.session_id);
+    server.shutdown();
+}
+
+#[test]
+fn wait_returns_after_shutdown_from_a_handle() {
+    let dir = folder();
+    let server = start(dir.path(), (40070, 40079));
+    let handle = server.shutdown_handle();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        handle.shutdown();
+    });
+    server.wait();
+}
+
+#[test]
+fn bad_configuration_is_refused() {
+    let dir = folder();
+    let mut config = ServerConfig::new(vec![NamespaceConfig {
+        name: NAMESPACE.into(),
+        root: dir.path().join("does-not-exist"),
+    }]);
+    config.msi_port = 0;
+    assert!(Server::start(config.clone()).is_err());
+    config.namespaces[0].root = dir.path().to_path_buf();
+    config.block_size = 70_000;
+    let err = Server::start(config).err().expect("refused");
+    assert!(err.to_string().contains("block size"), "{err}");
+}
