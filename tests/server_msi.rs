@@ -265,3 +265,162 @@ fn bad_configuration_is_refused() {
     let err = Server::start(config).err().expect("refused");
     assert!(err.to_string().contains("block size"), "{err}");
 }
+
+/// A minimal scripted client over real loopback multicast: JOIN, QCR, answer QCCs, POLLs
+/// (with its missing ranges), ACK as master, collect every block, LEAVE.
+#[test]
+fn scripted_client_downloads_the_whole_object_over_loopback_multicast() {
+    use std::collections::BTreeSet;
+    use std::time::Instant;
+    use wdsmc::wire::ma::{BlockRange, CntCir, MaPacket};
+
+    let dir = folder();
+    let content: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(dir.path().join("pattern.bin"), &content).unwrap();
+    let server = start_with(dir.path(), (40080, 40089), |c| c.block_size = 1000);
+    let session = reply(request(&server, NAMESPACE, "pattern.bin"));
+    assert_eq!(session.total_blocks, 50);
+
+    let IpAddr::V4(group) = session.multicast_addr else {
+        unreachable!()
+    };
+    let multicast = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )
+    .unwrap();
+    multicast.set_reuse_address(true).unwrap();
+    multicast
+        .bind(&SocketAddr::new(IpAddr::V4(group), session.multicast_port).into())
+        .unwrap();
+    multicast
+        .join_multicast_v4(&group, &Ipv4Addr::LOCALHOST)
+        .unwrap();
+    let multicast: UdpSocket = multicast.into();
+    multicast
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let unicast = UdpSocket::bind("127.0.0.1:0").unwrap();
+    unicast
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let server_addr = SocketAddr::new(session.server_addr, session.server_port);
+    let sid = session.session_id;
+    let send = |body: Body<'_>| {
+        let packet = Packet {
+            security: Security::Checksum,
+            session_id: sid,
+            sender_time: 1,
+            body,
+        };
+        unicast.send_to(&packet.encode(), server_addr).unwrap();
+    };
+    send(Body::Join(mt::Join {
+        client_name: "SCRIPTED".into(),
+        ip_address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        mac_address: &[2, 0, 0, 0, 0, 1],
+        user_sid: None,
+        capabilities: None,
+    }));
+    let mut buf = vec![0u8; 65536];
+    let (len, _) = unicast.recv_from(&mut buf).expect("JOINACK");
+    let joinack = Packet::decode(&buf[..len]).unwrap();
+    let Body::JoinAck(ack) = joinack.body else {
+        panic!("expected JOINACK")
+    };
+    let me = ack.client_id;
+    let qcr = |qcc_seq_no, server_time| {
+        Body::Qcr(mt::Qcr {
+            client_id: me,
+            qcc_seq_no,
+            backoff: 0,
+            server_time,
+            hi_odata_seq_no: 0,
+            loss_rate: 0,
+            app_data: &[],
+            cpu_util: None,
+            mem_util: None,
+            net_util: None,
+        })
+    };
+    send(qcr(0, joinack.sender_time));
+
+    let mut blocks: Vec<Option<Vec<u8>>> = vec![None; 50];
+    let mut seqs = BTreeSet::new();
+    let mut contiguous = 0u64;
+    let mut master = 0u32;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while blocks.iter().any(Option::is_none) {
+        assert!(Instant::now() < deadline, "download did not finish");
+        let Ok((len, _)) = multicast.recv_from(&mut buf) else {
+            continue;
+        };
+        let packet = Packet::decode(&buf[..len]).expect("server packets decode");
+        assert_eq!(packet.session_id, sid);
+        let ack_to = |seq: u64| {
+            Body::Ack(mt::Ack {
+                client_id: me,
+                odata_seq_no: seq,
+                server_time: packet.sender_time,
+                hi_odata_seq_no: seq,
+                loss_rate: 0,
+            })
+        };
+        match &packet.body {
+            Body::Qcc(q) => send(qcr(q.qcc_seq_no, packet.sender_time)),
+            Body::Spm(spm) => {
+                master = spm.master_client_id;
+                if master == me {
+                    send(ack_to(contiguous.max(spm.trail_odata_seq_no.min(spm.lead_odata_seq_no))));
+                }
+            }
+            Body::Poll(poll) => {
+                let missing: Vec<BlockRange> = blocks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| b.is_none())
+                    .map(|(i, _)| BlockRange {
+                        start: i as u64 + 1,
+                        end: i as u64 + 1,
+                    })
+                    .take(64)
+                    .collect();
+                let mut app = Vec::new();
+                MaPacket::CntCir(CntCir {
+                    progress: 0,
+                    time_in_session: 1,
+                    ranges: missing,
+                })
+                .encode_into(&mut app);
+                send(Body::PollAck(mt::PollAck {
+                    client_id: me,
+                    poll_seq_no: poll.poll_seq_no,
+                    app_data: &app,
+                }));
+            }
+            Body::OData(data) | Body::RData(data) => {
+                seqs.insert(data.odata_seq_no);
+                while seqs.contains(&(contiguous + 1)) {
+                    contiguous += 1;
+                }
+                if let Ok(MaPacket::Data(block)) = MaPacket::decode(data.data) {
+                    let index = (block.block_number - 1) as usize;
+                    blocks[index] = Some(block.data.to_vec());
+                }
+                if data.client_id == me {
+                    send(ack_to(contiguous));
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(master, me);
+    let received: Vec<u8> = blocks.into_iter().flatten().flatten().collect();
+    assert_eq!(received, content);
+    send(Body::Leave(mt::Leave {
+        client_id: me,
+        reason: mt::LeaveReason::Complete,
+    }));
+    server.shutdown();
+}
