@@ -372,7 +372,9 @@ fn scripted_client_downloads_the_whole_object_over_loopback_multicast() {
             Body::Spm(spm) => {
                 master = spm.master_client_id;
                 if master == me {
-                    send(ack_to(contiguous.max(spm.trail_odata_seq_no.min(spm.lead_odata_seq_no))));
+                    send(ack_to(
+                        contiguous.max(spm.trail_odata_seq_no.min(spm.lead_odata_seq_no)),
+                    ));
                 }
             }
             Body::Poll(poll) => {

@@ -70,6 +70,8 @@ const AUTO_DISCONNECT_GRACE_SECS: u32 = 10;
 const AUTO_DISCONNECT_SUSTAIN: Duration = Duration::from_secs(5);
 /// RTT fields are u16 milliseconds on the wire.
 const RTT_CAP_MS: u64 = u16::MAX as u64;
+/// Longest configurable timeout (about a year).
+const MAX_TIMEOUT: Duration = Duration::from_secs(366 * 24 * 3600);
 /// Burst the token bucket allows after an idle period.
 const PACING_BURST: Duration = Duration::from_millis(20);
 
@@ -314,6 +316,14 @@ impl ServerSession {
         config.exp_max_window = config.exp_max_window.max(1);
         config.max_window = config.max_window.max(config.exp_max_window);
         config.max_rate = config.max_rate.filter(|&r| r > 0);
+        // Keep every deadline computable (`Instant + Duration` must not overflow) and every
+        // millisecond value inside its u16 wire field.
+        config.inactivity_timeout = config.inactivity_timeout.min(MAX_TIMEOUT);
+        config.client_dead_timeout = config.client_dead_timeout.min(MAX_TIMEOUT);
+        config.qcc_interval = config.qcc_interval.clamp(
+            Duration::from_millis(1),
+            Duration::from_millis(RTT_CAP_MS / 2),
+        );
         let next_client_id = rng.random::<u32>();
         let window = 1;
         Self {
@@ -534,7 +544,7 @@ impl ServerSession {
         if let Some(index) = find(&self.active, qcr.client_id, from) {
             self.active[index].last_update = now;
             if qcr.qcc_seq_no != 0 {
-                if qcr.qcc_seq_no + 1 != self.next_qcc_seq {
+                if qcr.qcc_seq_no.checked_add(1) != Some(self.next_qcc_seq) {
                     self.stats.dropped_stale += 1;
                     return true;
                 }
@@ -764,7 +774,7 @@ impl ServerSession {
         };
         self.active[index].last_update = now;
         let client_id = pollack.client_id;
-        if pollack.poll_seq_no + 1 != self.next_poll_seq {
+        if pollack.poll_seq_no.checked_add(1) != Some(self.next_poll_seq) {
             self.stats.dropped_stale += 1;
             return true;
         }

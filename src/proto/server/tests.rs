@@ -814,3 +814,107 @@ fn merge_ranges_sorts_and_joins_adjacent() {
         ]
     );
 }
+
+#[test]
+fn mutated_packets_with_valid_checksums_never_panic() {
+    use rand::Rng;
+    let (mut h, id) = Harness::single_master(50);
+    let poll_seq = last_poll_seq(&h.take_op(mt::OpCode::Poll));
+    h.pollack(1, id, poll_seq, cntcir(0, 1, &[(1, 50)]));
+    h.advance(Duration::from_millis(200));
+    h.ack(1, id, 0, h.ms());
+    let mut app = Vec::new();
+    MaPacket::CntCir(cntcir(5, 3, &[(1, 9), (12, 50)])).encode_into(&mut app);
+    let mut progress = Vec::new();
+    MaPacket::Progress(Progress {
+        time_in_session: 3,
+        progress: 5,
+    })
+    .encode_into(&mut progress);
+    let seeds: Vec<Vec<u8>> = vec![
+        encode(
+            Body::Join(mt::Join {
+                client_name: "x".into(),
+                ip_address: client_addr(9).ip(),
+                mac_address: &[1, 2, 3, 4, 5, 6],
+                user_sid: Some(&[1, 2, 3]),
+                capabilities: Some(&[1]),
+            }),
+            1,
+        ),
+        encode(
+            Body::Qcr(mt::Qcr {
+                client_id: id,
+                qcc_seq_no: u64::MAX,
+                backoff: 1,
+                server_time: u64::MAX,
+                hi_odata_seq_no: 1,
+                loss_rate: u64::MAX,
+                app_data: &progress,
+                cpu_util: Some(1),
+                mem_util: None,
+                net_util: None,
+            }),
+            1,
+        ),
+        encode(
+            Body::Ack(mt::Ack {
+                client_id: id,
+                odata_seq_no: 1,
+                server_time: 0,
+                hi_odata_seq_no: 1,
+                loss_rate: 0,
+            }),
+            1,
+        ),
+        encode(
+            Body::Nack(mt::Nack {
+                client_id: id,
+                hi_odata_seq_no: 1,
+                loss_rate: 1,
+                ranges: vec![mt::SeqRange { start: 1, end: 1 }; 3],
+            }),
+            1,
+        ),
+        encode(
+            Body::PollAck(mt::PollAck {
+                client_id: id,
+                poll_seq_no: u64::MAX,
+                app_data: &app,
+            }),
+            1,
+        ),
+        encode(
+            Body::Leave(mt::Leave {
+                client_id: id,
+                reason: LeaveReason::Other(9),
+            }),
+            1,
+        ),
+    ];
+    let mut rng = SmallRng::seed_from_u64(99);
+    for round in 0..20_000 {
+        let mut bytes = seeds[round % seeds.len()].clone();
+        let flips = rng.random_range(1..4);
+        for _ in 0..flips {
+            let at = rng.random_range(13..bytes.len());
+            bytes[at] = rng.random();
+        }
+        if rng.random_bool(0.1) {
+            let keep = rng.random_range(13..=bytes.len());
+            bytes.truncate(keep);
+        }
+        // Keep the session id and a valid checksum so the packet reaches the state machine.
+        bytes[9..13].copy_from_slice(&SESSION.to_be_bytes());
+        let sum = mt::checksum(&bytes[9..]);
+        bytes[5..9].copy_from_slice(&sum.to_be_bytes());
+        h.recv(client_addr(1 + (round % 3) as u16), &bytes);
+        if round % 50 == 0 {
+            h.advance(Duration::from_millis(30));
+            h.take();
+        }
+    }
+    let stats = h.server.stats();
+    assert!(stats.active_clients <= MAX_CLIENTS);
+    assert!(stats.dropped_malformed > 0);
+}
