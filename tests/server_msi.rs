@@ -426,3 +426,44 @@ fn scripted_client_downloads_the_whole_object_over_loopback_multicast() {
     }));
     server.shutdown();
 }
+
+/// MSI over IPv6 (::1 only; no multicast is sent because no client joins): an IPv6-capable
+/// request gets an IPv6 group, a request without IPV6_CAPABLE is refused with a clear code.
+#[test]
+fn ipv6_listener_gives_ipv6_sessions_to_capable_clients() {
+    use std::net::Ipv6Addr;
+    if UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("skipping: ::1 is not available on this host");
+        return;
+    }
+    let dir = folder();
+    let server = start_with(dir.path(), (40090, 40099), |c| {
+        c.listen = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        c.group_range_v6 = Some(("ff15::77:0".parse().unwrap(), 112));
+    });
+    let socket = UdpSocket::bind("[::1]:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let ask = |ipv6_capable| {
+        let packet = MsiPacket::Request(MsiRequest {
+            namespace: NAMESPACE.into(),
+            content: "install.wim".into(),
+            mac_address: vec![0, 0x15, 0x5d, 1, 2, 3],
+            ipv6_capable,
+        });
+        socket.send_to(&packet.encode(), server.msi_addr()).unwrap();
+        let mut buf = [0u8; 2048];
+        let (len, _) = socket.recv_from(&mut buf).expect("an MSI reply");
+        MsiPacket::decode(&buf[..len]).unwrap()
+    };
+    let session = reply(ask(Some(true)));
+    session.check_consistency().unwrap();
+    assert_eq!(session.server_addr, IpAddr::V6(Ipv6Addr::LOCALHOST));
+    match session.multicast_addr {
+        IpAddr::V6(group) => assert_eq!(group.segments()[..7], [0xff15, 0, 0, 0, 0, 0, 0x77]),
+        other => panic!("expected an IPv6 group, got {other}"),
+    }
+    assert_eq!(error(ask(None)), error_code::INCOMPATIBLE_VERSION);
+    server.shutdown();
+}
