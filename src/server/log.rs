@@ -21,7 +21,20 @@ impl Logger {
     /// JSON lines.
     pub fn log(&self, event: &str, session: Option<u32>, message: &str, fields: serde_json::Value) {
         let ts = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-        let line = match self.format {
+        let line = self.format_line(&ts, event, session, message, fields);
+        // A closed stderr must not take the server down.
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+
+    fn format_line(
+        &self,
+        ts: &str,
+        event: &str,
+        session: Option<u32>,
+        message: &str,
+        fields: serde_json::Value,
+    ) -> String {
+        match self.format {
             LogFormat::Human => match session {
                 Some(id) => format!("{ts} session 0x{id:08x} {}", sanitize(message)),
                 None => format!("{ts} {}", sanitize(message)),
@@ -33,9 +46,7 @@ impl Logger {
                 "fields": fields,
             })
             .to_string(),
-        };
-        // A closed stderr must not take the server down.
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
     }
 }
 
@@ -61,5 +72,34 @@ mod tests {
     fn sanitize_escapes_control_characters() {
         assert_eq!(sanitize("a\nb\u{1b}[2Jc"), "a\\nb\\u{1b}[2Jc");
         assert_eq!(sanitize("plain näme"), "plain näme");
+    }
+
+    #[test]
+    fn human_and_json_lines() {
+        let fields = serde_json::json!({ "client": 7, "name": "pc\n1" });
+        let human = Logger::new(LogFormat::Human).format_line(
+            "2026-11-25T14:00:00Z",
+            "client_joined",
+            Some(0x1234abcd),
+            "client 7 joined from 127.0.0.1:5555 (pc\n1)",
+            fields.clone(),
+        );
+        assert_eq!(
+            human,
+            "2026-11-25T14:00:00Z session 0x1234abcd client 7 joined from 127.0.0.1:5555 (pc\\n1)"
+        );
+        let json = Logger::new(LogFormat::Json).format_line(
+            "2026-11-25T14:00:00Z",
+            "client_joined",
+            Some(0x1234abcd),
+            "ignored",
+            fields.clone(),
+        );
+        assert!(!json.contains('\n'));
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["ts"], "2026-11-25T14:00:00Z");
+        assert_eq!(value["event"], "client_joined");
+        assert_eq!(value["session"], "0x1234abcd");
+        assert_eq!(value["fields"], fields);
     }
 }
