@@ -918,3 +918,74 @@ fn mutated_packets_with_valid_checksums_never_panic() {
     assert!(stats.active_clients <= MAX_CLIENTS);
     assert!(stats.dropped_malformed > 0);
 }
+
+#[test]
+fn lossy_non_master_nack_takes_over_as_master() {
+    let mut h = Harness::new(100);
+    let a = h.join_active(1, 1);
+    let b = h.join_active(2, 1);
+    h.answer_qcc(&[(1, a, 20), (2, b, 5)]);
+    assert_eq!(h.server.master_client_id(), Some(a));
+    let poll_seq = last_poll_seq(&h.take_op(mt::OpCode::Poll));
+    h.pollack(1, a, poll_seq, cntcir(0, 1, &[(1, 100)]));
+    h.advance(Duration::from_millis(200));
+    h.ack(1, a, 0, h.ms());
+    h.ack(1, a, 1, h.ms());
+    h.events();
+    // b reports 20 % loss; the master reported none, so b's throughput estimate is lower.
+    let nack = encode(
+        Body::Nack(mt::Nack {
+            client_id: b,
+            hi_odata_seq_no: 4,
+            loss_rate: mt::loss_rate_to_wire(0.2),
+            ranges: vec![mt::SeqRange { start: 2, end: 2 }],
+        }),
+        5,
+    );
+    h.recv(client_addr(2), &nack);
+    assert_eq!(h.server.master_client_id(), Some(b));
+    assert!(
+        h.events()
+            .contains(&ServerEvent::MasterChanged { client_id: Some(b) })
+    );
+    // ODATA from now on name b as the client that must ACK; a's ACKs no longer count.
+    h.ack(1, a, 4, h.ms());
+    assert_eq!(h.server.stats().dropped_stale, 1);
+}
+
+#[test]
+fn cleanup_moves_the_trail_after_acks_and_a_second() {
+    let (mut h, id) = Harness::single_master(100);
+    let poll_seq = last_poll_seq(&h.take_op(mt::OpCode::Poll));
+    h.pollack(1, id, poll_seq, cntcir(0, 1, &[(1, 100)]));
+    h.advance(Duration::from_millis(200));
+    h.ack(1, id, 0, h.ms());
+    h.ack(1, id, 1, h.ms());
+    h.ack(1, id, 4, h.ms());
+    h.take();
+    let spm_trail = |h: &mut Harness| {
+        h.take_op(mt::OpCode::Spm)
+            .iter()
+            .map(|b| match Packet::decode(b).unwrap().body {
+                Body::Spm(s) => (s.trail_odata_seq_no, s.lead_odata_seq_no),
+                _ => unreachable!(),
+            })
+            .next_back()
+    };
+    // Young packets stay retransmittable even when acknowledged.
+    h.advance(Duration::from_millis(300));
+    let (trail, lead) = spm_trail(&mut h).expect("an SPM");
+    assert_eq!((trail, lead), (1, 13));
+    // After a second, everything below the master's ACK (4) is dropped and an SPM says so.
+    h.ack(1, id, 4, h.ms());
+    h.advance(Duration::from_millis(900));
+    let (trail, _) = spm_trail(&mut h).expect("an SPM");
+    assert_eq!(trail, 4);
+    // A NACK for a purged sequence is confirmed but cannot be repeated.
+    h.now += Duration::from_millis(50);
+    h.nack(1, id, vec![mt::SeqRange { start: 2, end: 5 }]);
+    assert_eq!(
+        data_seqs(&h.take(), mt::OpCode::RData),
+        vec![(4, 4), (5, 5)]
+    );
+}
