@@ -291,6 +291,8 @@ fn scripted_client_downloads_the_whole_object_over_loopback_multicast() {
     )
     .unwrap();
     multicast.set_reuse_address(true).unwrap();
+    // A burst of a full window must not overflow the receive buffer.
+    let _ = multicast.set_recv_buffer_size(8 << 20);
     multicast
         .bind(&SocketAddr::new(IpAddr::V4(group), session.multicast_port).into())
         .unwrap();
@@ -371,23 +373,45 @@ fn scripted_client_downloads_the_whole_object_over_loopback_multicast() {
             Body::Qcc(q) => send(qcr(q.qcc_seq_no, packet.sender_time)),
             Body::Spm(spm) => {
                 master = spm.master_client_id;
+                // Sequence numbers below the trail can no longer be repaired: skip them.
+                contiguous = contiguous.max(spm.trail_odata_seq_no.saturating_sub(1));
+                while seqs.contains(&(contiguous + 1)) {
+                    contiguous += 1;
+                }
                 if master == me {
-                    send(ack_to(
-                        contiguous.max(spm.trail_odata_seq_no.min(spm.lead_odata_seq_no)),
-                    ));
+                    send(ack_to(contiguous));
+                    if contiguous < spm.lead_odata_seq_no {
+                        send(Body::Nack(mt::Nack {
+                            client_id: me,
+                            hi_odata_seq_no: spm.lead_odata_seq_no,
+                            loss_rate: 0,
+                            ranges: vec![mt::SeqRange {
+                                start: contiguous + 1,
+                                end: spm.lead_odata_seq_no,
+                            }],
+                        }));
+                    }
                 }
             }
             Body::Poll(poll) => {
-                let missing: Vec<BlockRange> = blocks
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, b)| b.is_none())
-                    .map(|(i, _)| BlockRange {
-                        start: i as u64 + 1,
-                        end: i as u64 + 1,
-                    })
-                    .take(64)
-                    .collect();
+                // Runs of missing blocks, at most 64 of them, as a real client reports.
+                let mut missing: Vec<BlockRange> = Vec::new();
+                for (index, block) in blocks.iter().enumerate() {
+                    let number = index as u64 + 1;
+                    if block.is_some() {
+                        continue;
+                    }
+                    if let Some(run) = missing.last_mut().filter(|r| r.end + 1 == number) {
+                        run.end = number;
+                    } else if missing.len() == 64 {
+                        break;
+                    } else {
+                        missing.push(BlockRange {
+                            start: number,
+                            end: number,
+                        });
+                    }
+                }
                 let mut app = Vec::new();
                 MaPacket::CntCir(CntCir {
                     progress: 0,
@@ -403,6 +427,7 @@ fn scripted_client_downloads_the_whole_object_over_loopback_multicast() {
             }
             Body::OData(data) | Body::RData(data) => {
                 seqs.insert(data.odata_seq_no);
+                contiguous = contiguous.max(data.trail_odata_seq_no.saturating_sub(1));
                 while seqs.contains(&(contiguous + 1)) {
                     contiguous += 1;
                 }

@@ -437,6 +437,10 @@ impl ServerSession {
         if accepted {
             self.inactivity_deadline = now + self.config.inactivity_timeout;
         }
+        // The master's last ACK of a round ends it at once rather than at the next timer.
+        if matches!(packet.body, Body::Ack(_)) && self.round_done() {
+            self.start_query(now);
+        }
         self.refresh_counts();
     }
 
