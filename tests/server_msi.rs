@@ -492,3 +492,27 @@ fn ipv6_listener_gives_ipv6_sessions_to_capable_clients() {
     assert_eq!(error(ask(None)), error_code::INCOMPATIBLE_VERSION);
     server.shutdown();
 }
+
+#[test]
+fn malformed_msi_packets_are_ignored() {
+    let dir = folder();
+    let server = start(dir.path(), (40100, 40109));
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    for junk in [
+        &b""[..],
+        b"\x01",
+        b"\x01\xff\xff",
+        b"\x02\x00\x00",
+        &[0xAA; 600][..],
+    ] {
+        socket.send_to(junk, server.msi_addr()).unwrap();
+    }
+    let mut buf = [0u8; 2048];
+    assert!(socket.recv_from(&mut buf).is_err(), "no reply to junk");
+    // The responder is still alive.
+    reply(request(&server, NAMESPACE, "boot.wim"));
+    server.shutdown();
+}

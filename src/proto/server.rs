@@ -7,6 +7,20 @@
 //! client-dead and inactivity timers. The application layer runs query rounds (POLL with
 //! SRVCIR, CNTCIR collection, the 30-second rule, merged missing ranges) and data rounds.
 //!
+//! Where the spec is silent or self-contradictory (see /work/spec-check.md) this server:
+//! * skips ClientId 0 (the "no master" value) and ids in use when NextClientId wraps;
+//! * answers a repeated JOIN from the same address with the same ClientId (clients repeat
+//!   JOIN every 500 ms until a JOINACK arrives) and sends at most 1 + 3 JOINACKs;
+//! * takes no RTT from voluntary QCRs (QCCSeqNo 0 carries no usable ServerTime);
+//! * never lets the QCC wait drop below 50 ms, so thread scheduling cannot starve elections;
+//! * announces Trail = MCLead when the Data Packet List is empty, so that a client's
+//!   highest-continuous ACK stays inside [MCTrail, MCLead];
+//! * treats a master ACK below MCTrail as proof of life that opens no window;
+//! * drops a NACK naming anything beyond MCLead (never sent) and caps the work per NACK;
+//! * hands blocks from the application to the transport lazily and raises Data Empty when a
+//!   round's blocks are all sent and acknowledged by the master (or purged);
+//! * polls about once a second when no client needs data, instead of every 200 ms.
+//!
 //! Memory stays bounded whatever peers send: every list is capped, the Data Packet List holds
 //! only (block, sequence number, times) per entry and blocks are re-read from the
 //! [`BlockSource`] on every (re)send, and the application hands blocks to the transport lazily

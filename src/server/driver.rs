@@ -22,6 +22,8 @@ const MAX_SLEEP: Duration = Duration::from_millis(200);
 const SEND_BUFFER: usize = 8 << 20;
 /// Progress lines per client: at most one per this interval, unless the client finished.
 const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Refusal lines per client address: at most one per this interval.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Reads blocks from the served file with positional reads (no shared cursor).
 pub struct FileBlockSource {
@@ -129,6 +131,8 @@ pub struct SessionRun {
     pub stop: Arc<AtomicBool>,
     pub finished: Arc<AtomicBool>,
     pub object: String,
+    /// When a refusal was last logged per address (interior mutability: logging borrows self).
+    pub refusals_logged: std::cell::RefCell<HashMap<SocketAddr, Instant>>,
 }
 
 impl SessionRun {
@@ -325,11 +329,25 @@ impl SessionRun {
                     json!({ "client": client_id }),
                 )
             }
-            ServerEvent::JoinRefused { addr, reason } => log(
-                "join_refused",
-                format!("refused JOIN from {addr}: {reason}"),
-                json!({ "addr": addr.to_string(), "reason": reason }),
-            ),
+            ServerEvent::JoinRefused { addr, reason } => {
+                // Refused clients repeat JOIN every 500 ms: one line per address per interval.
+                let now = Instant::now();
+                let mut refused = self.refusals_logged.borrow_mut();
+                let due = refused
+                    .get(&addr)
+                    .is_none_or(|&at| now.duration_since(at) >= REFUSAL_LOG_INTERVAL);
+                if due {
+                    if refused.len() > 1000 {
+                        refused.clear();
+                    }
+                    refused.insert(addr, now);
+                    log(
+                        "join_refused",
+                        format!("refused JOIN from {addr}: {reason}"),
+                        json!({ "addr": addr.to_string(), "reason": reason }),
+                    );
+                }
+            }
             ServerEvent::RoundStarted { missing_blocks } => log(
                 "round_started",
                 format!("data round started: {missing_blocks} blocks requested"),

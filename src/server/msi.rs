@@ -51,6 +51,10 @@ pub struct Responder {
     stop: Arc<AtomicBool>,
     rng: SmallRng,
     sessions: Vec<SessionEntry>,
+    /// Malformed-request logging is limited to one line per second, with a count of the
+    /// lines left out, so a flood cannot fill the log.
+    bad_logged_at: Option<Instant>,
+    bad_suppressed: u64,
 }
 
 impl Responder {
@@ -73,6 +77,8 @@ impl Responder {
             stop,
             rng,
             sessions: Vec::new(),
+            bad_logged_at: None,
+            bad_suppressed: 0,
         }
     }
 
@@ -133,21 +139,11 @@ impl Responder {
         let request = match MsiPacket::decode(bytes) {
             Ok(MsiPacket::Request(request)) => request,
             Ok(_) => {
-                self.logger.log(
-                    "bad_request",
-                    None,
-                    &format!("ignored a non-request MSI packet from {from}"),
-                    json!({ "from": from.to_string() }),
-                );
+                self.log_bad_request(from, "not a request".to_string());
                 return;
             }
             Err(e) => {
-                self.logger.log(
-                    "bad_request",
-                    None,
-                    &format!("ignored a malformed MSI packet from {from}: {e}"),
-                    json!({ "from": from.to_string(), "error": e.to_string() }),
-                );
+                self.log_bad_request(from, e.to_string());
                 return;
             }
         };
@@ -163,6 +159,27 @@ impl Responder {
                 json!({ "to": from.to_string(), "error": e.to_string() }),
             );
         }
+    }
+
+    fn log_bad_request(&mut self, from: SocketAddr, error: String) {
+        let now = Instant::now();
+        if self
+            .bad_logged_at
+            .is_some_and(|at| now.duration_since(at) < Duration::from_secs(1))
+        {
+            self.bad_suppressed += 1;
+            return;
+        }
+        let suppressed = std::mem::take(&mut self.bad_suppressed);
+        self.bad_logged_at = Some(now);
+        self.logger.log(
+            "bad_request",
+            None,
+            &format!(
+                "ignored a bad MSI packet from {from}: {error} ({suppressed} more since the last report)"
+            ),
+            json!({ "from": from.to_string(), "error": error, "suppressed": suppressed }),
+        );
     }
 
     /// Finds or starts the session for a request; the error is the code to send back.
@@ -287,6 +304,7 @@ impl Responder {
             stop: Arc::clone(&self.stop),
             finished: Arc::clone(&finished),
             object: format!("{}:{}", key.namespace, object),
+            refusals_logged: Default::default(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("wdsmc-session-{session_id:08x}"))
