@@ -516,3 +516,24 @@ fn malformed_msi_packets_are_ignored() {
     reply(request(&server, NAMESPACE, "boot.wim"));
     server.shutdown();
 }
+
+#[test]
+fn several_namespaces_are_served_at_once() {
+    let dir = folder();
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("install.wim"), vec![7; 300]).unwrap();
+    let other_root = other.path().to_path_buf();
+    let server = start_with(dir.path(), (40110, 40119), move |c| {
+        c.namespaces.push(NamespaceConfig {
+            name: "WDS:second".into(),
+            root: other_root,
+        });
+    });
+    let first = reply(request(&server, NAMESPACE, "install.wim"));
+    let second = reply(request(&server, "WDS:second", "install.wim"));
+    assert_eq!(first.content_size, 20_000);
+    assert_eq!(second.content_size, 300);
+    assert_ne!(first.session_id, second.session_id);
+    assert_ne!(first.server_port, second.server_port);
+    server.shutdown();
+}
