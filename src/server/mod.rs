@@ -3,7 +3,19 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
+
+pub mod content;
+pub mod driver;
+pub mod log;
+pub mod msi;
+
+use content::ContentProvider;
+use log::Logger;
+use msi::Responder;
 
 /// One namespace: a name clients ask for and the folder its objects come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,29 +84,167 @@ impl ServerConfig {
 
 /// A running server; [`Server::shutdown`] (or dropping it) stops it cleanly.
 pub struct Server {
-    _private: (),
+    msi_addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    responder: Mutex<Option<JoinHandle<()>>>,
+    stopped: Arc<(Mutex<bool>, Condvar)>,
 }
+
+/// Asks a running server to stop from another thread (e.g. a Ctrl-C handler) while the main
+/// thread sits in [`Server::wait`].
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    stop: Arc<AtomicBool>,
+}
+
+impl ShutdownHandle {
+    /// Signals every thread to stop; returns at once.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Largest block a session can carry in one UDP datagram: 65507 bytes of IPv4 UDP payload
+/// minus the checksum security header (9), session header (13), ODATA fields (22) and the
+/// MS-WDSMA DATA header (13).
+pub const MAX_BLOCK_SIZE: u32 = 65_450;
 
 impl Server {
     /// Binds the MSI port and starts serving on background threads.
     pub fn start(config: ServerConfig) -> Result<Server, ServerError> {
-        let _ = config;
-        todo!("server::Server::start")
+        validate(&config)?;
+        let content = ContentProvider::new(&config.namespaces)?;
+        let logger = Logger::new(config.log_format);
+        let bind_addr = SocketAddr::new(config.listen, config.msi_port);
+        let socket = std::net::UdpSocket::bind(bind_addr).map_err(|source| ServerError::Bind {
+            addr: bind_addr,
+            source,
+        })?;
+        let msi_addr = socket.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::new((Mutex::new(false), Condvar::new()));
+        let namespaces: Vec<String> = config.namespaces.iter().map(|n| n.name.clone()).collect();
+        logger.log(
+            "listening",
+            None,
+            &format!(
+                "server listening on {msi_addr} for namespaces {}",
+                namespaces.join(", ")
+            ),
+            serde_json::json!({ "addr": msi_addr.to_string(), "namespaces": namespaces,
+                                "ports": [config.port_range.0, config.port_range.1] }),
+        );
+        let responder = Responder::new(config, content, logger, socket, Arc::clone(&stop));
+        let done = Arc::clone(&stopped);
+        let thread = std::thread::Builder::new()
+            .name("wdsmc-msi".into())
+            .spawn(move || {
+                responder.run();
+                let (lock, condvar) = &*done;
+                *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+                condvar.notify_all();
+            })?;
+        Ok(Server {
+            msi_addr,
+            stop,
+            responder: Mutex::new(Some(thread)),
+            stopped,
+        })
     }
 
     /// The MSI responder's bound address (useful with port 0 in tests).
     pub fn msi_addr(&self) -> SocketAddr {
-        todo!()
+        self.msi_addr
+    }
+
+    /// A handle that can stop the server from another thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            stop: Arc::clone(&self.stop),
+        }
     }
 
     /// Stops every session and the responder, and waits for their threads.
-    pub fn shutdown(self) {}
+    pub fn shutdown(self) {
+        self.stop_and_join();
+    }
 
     /// Blocks until the server stops (after [`Server::shutdown`] from another thread, or a
     /// fatal error).
     pub fn wait(&self) {
-        todo!()
+        let (lock, condvar) = &*self.stopped;
+        let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while !*stopped {
+            stopped = condvar.wait(stopped).unwrap_or_else(|e| e.into_inner());
+        }
     }
+
+    fn stop_and_join(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let thread = self
+            .responder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+fn validate(config: &ServerConfig) -> Result<(), ServerError> {
+    let fail = |message: String| Err(ServerError::Config(message));
+    if config.namespaces.is_empty() {
+        return fail("no namespace configured; give at least one name=folder".into());
+    }
+    if config.listen.is_unspecified() {
+        return fail(format!(
+            "listen address {} is unspecified; give the address of the interface to serve on \
+             (it is announced to clients)",
+            config.listen
+        ));
+    }
+    if config.block_size == 0 || config.block_size > MAX_BLOCK_SIZE {
+        return fail(format!(
+            "block size {} is out of range; use 1..={MAX_BLOCK_SIZE}",
+            config.block_size
+        ));
+    }
+    let (low, high) = config.port_range;
+    if low == 0 || low > high {
+        return fail(format!(
+            "port range {low}-{high} is empty or starts at 0; use e.g. 64001-65000"
+        ));
+    }
+    let (v4, prefix) = config.group_range_v4;
+    if !v4.is_multicast() || !(4..=32).contains(&prefix) {
+        return fail(format!(
+            "IPv4 group range {v4}/{prefix} is not inside 224.0.0.0/4; use e.g. 239.255.77.0/24"
+        ));
+    }
+    match (config.listen, config.group_range_v6) {
+        (IpAddr::V6(_), None) => {
+            return fail(
+                "listening on IPv6 needs an IPv6 group range (e.g. ff15::77:0/112)".into(),
+            );
+        }
+        (_, Some((v6, prefix))) if !v6.is_multicast() || !(8..=128).contains(&prefix) => {
+            return fail(format!(
+                "IPv6 group range {v6}/{prefix} is not inside ff00::/8; use e.g. ff15::77:0/112"
+            ));
+        }
+        _ => {}
+    }
+    if config.ttl == 0 || config.ttl > 255 {
+        return fail(format!("TTL {} is out of range; use 1..=255", config.ttl));
+    }
+    Ok(())
 }
 
 /// Why the server could not start or had to stop.

@@ -982,3 +982,110 @@ pub fn loss_rate_to_wire(rate: f64) -> u64 {
 pub fn loss_rate_from_wire(value: u64) -> f64 {
     (value as f64 / LOSS_RATE_SCALE).min(1.0)
 }
+
+/// Encodes an ODATA (or, with `rdata`, RDATA) packet with CHECKSUM security whose Data field is
+/// one MS-WDSMA DATA packet for `block_number`, straight into `out` (cleared first).
+///
+/// `fill` writes the block's `block_len` content bytes into the slice it is given, so a sender
+/// can read a block from disk into its reused buffer without building an intermediate packet.
+/// When `fill` fails, `out` is left cleared and the error is returned. `block_len` must not
+/// exceed [`super::ma::MAX_BLOCK_LEN`]; larger values are a caller error (lengths would wrap).
+#[allow(clippy::too_many_arguments)]
+pub fn encode_block_packet_into<E>(
+    out: &mut Vec<u8>,
+    rdata: bool,
+    session_id: u32,
+    sender_time: u64,
+    client_id: u32,
+    odata_seq_no: u64,
+    trail_odata_seq_no: u64,
+    block_number: u64,
+    block_len: usize,
+    fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    out.clear();
+    out.extend_from_slice(&IDENTIFIER);
+    out.put_u8(SecurityType::Checksum as u8);
+    out.put_u16(4);
+    out.put_u32(0);
+    let covered_at = out.len();
+    out.put_u32(session_id);
+    out.put_u8(if rdata { OpCode::RData } else { OpCode::OData } as u8);
+    out.put_u64(sender_time);
+    out.put_u32(client_id);
+    out.put_u64(odata_seq_no);
+    out.put_u64(trail_odata_seq_no);
+    let ma_len = super::ma::DATA_HEADER_LEN + block_len;
+    out.put_u16(ma_len as u16);
+    // MS-WDSMA DATA: Packet-Size, OpCode, BlockNumber, DataLen, Data.
+    out.put_u16(ma_len as u16);
+    out.put_u8(super::ma::OP_DATA);
+    out.put_u64(block_number);
+    out.put_u16(block_len as u16);
+    let data_at = out.len();
+    out.resize(data_at + block_len, 0);
+    if let Err(e) = fill(&mut out[data_at..]) {
+        out.clear();
+        return Err(e);
+    }
+    let sum = checksum(&out[covered_at..]);
+    out[covered_at - 4..covered_at].copy_from_slice(&sum.to_be_bytes());
+    Ok(())
+}
+
+#[cfg(test)]
+mod block_packet_tests {
+    use super::*;
+
+    #[test]
+    fn block_packet_helper_matches_generic_encoder() {
+        let content = [7u8, 8, 9, 10, 11];
+        let mut ma = Vec::new();
+        super::super::ma::MaPacket::Data(super::super::ma::DataBlock {
+            block_number: 42,
+            data: &content,
+        })
+        .encode_into(&mut ma);
+        for rdata in [false, true] {
+            let data = DataPacket {
+                client_id: 5,
+                odata_seq_no: 9,
+                trail_odata_seq_no: 3,
+                data: &ma,
+                fw_lead_seq_no: None,
+            };
+            let packet = Packet {
+                security: Security::Checksum,
+                session_id: 0x1234_5678,
+                sender_time: 99,
+                body: if rdata {
+                    Body::RData(data)
+                } else {
+                    Body::OData(data)
+                },
+            };
+            let mut fast = Vec::new();
+            encode_block_packet_into::<()>(
+                &mut fast,
+                rdata,
+                0x1234_5678,
+                99,
+                5,
+                9,
+                3,
+                42,
+                5,
+                |b| {
+                    b.copy_from_slice(&content);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(fast, packet.encode());
+        }
+        let mut out = vec![1, 2, 3];
+        let failed = encode_block_packet_into(&mut out, false, 1, 1, 1, 1, 1, 1, 4, |_| Err("io"));
+        assert_eq!(failed, Err("io"));
+        assert!(out.is_empty());
+    }
+}

@@ -1,0 +1,371 @@
+//! One thread per object session: owns the session socket, the clock and the file, and runs
+//! [`ServerSession`].
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::log::Logger;
+use crate::proto::server::{BlockSource, ServerEvent, ServerSession};
+
+/// Longest the thread sleeps before looking at the stop flag again.
+const MAX_SLEEP: Duration = Duration::from_millis(200);
+/// Send buffer asked for: a full window of large blocks must fit without blocking long.
+const SEND_BUFFER: usize = 8 << 20;
+/// Progress lines per client: at most one per this interval, unless the client finished.
+const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Refusal lines per client address: at most one per this interval.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Reads blocks from the served file with positional reads (no shared cursor).
+pub struct FileBlockSource {
+    file: File,
+    block_size: u64,
+}
+
+impl FileBlockSource {
+    pub fn open(path: &Path, block_size: u32) -> io::Result<Self> {
+        Ok(Self {
+            file: File::open(path)?,
+            block_size: u64::from(block_size.max(1)),
+        })
+    }
+}
+
+impl BlockSource for FileBlockSource {
+    fn read_block(&mut self, block_number: u64, buf: &mut [u8]) -> io::Result<()> {
+        let offset = block_number
+            .checked_sub(1)
+            .and_then(|b| b.checked_mul(self.block_size))
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("block number {block_number} is out of range"),
+                )
+            })?;
+        read_exact_at(&self.file, buf, offset)
+    }
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_read(buf, offset) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file is shorter than when the session started",
+                ));
+            }
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Binds the session's unicast socket and prepares it for sending multicast on the interface
+/// that owns `listen`, with loopback on (clients may run on this host).
+pub fn bind_session_socket(listen: IpAddr, port: u16, ttl: u32) -> io::Result<UdpSocket> {
+    let addr = SocketAddr::new(listen, port);
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if listen.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    // The OS may cap these; a smaller buffer only costs throughput.
+    let _ = socket.set_send_buffer_size(SEND_BUFFER);
+    let _ = socket.set_recv_buffer_size(1 << 20);
+    match listen {
+        IpAddr::V4(v4) => {
+            socket.set_multicast_if_v4(&v4)?;
+            socket.set_multicast_ttl_v4(ttl)?;
+            socket.set_multicast_loop_v4(true)?;
+        }
+        IpAddr::V6(v6) => {
+            socket.set_multicast_if_v6(interface_index_v6(v6))?;
+            socket.set_multicast_hops_v6(ttl)?;
+            socket.set_multicast_loop_v6(true)?;
+        }
+    }
+    Ok(socket.into())
+}
+
+/// Index of the interface carrying `addr`; 0 (the system's choice) when none matches.
+fn interface_index_v6(addr: std::net::Ipv6Addr) -> u32 {
+    if_addrs::get_if_addrs()
+        .ok()
+        .and_then(|ifaces| {
+            ifaces
+                .into_iter()
+                .find(|iface| iface.ip() == IpAddr::V6(addr))
+                .and_then(|iface| iface.index)
+        })
+        .unwrap_or(0)
+}
+
+/// Everything a session thread needs besides the protocol state.
+pub struct SessionRun {
+    pub socket: UdpSocket,
+    pub session: ServerSession,
+    pub source: FileBlockSource,
+    pub logger: Logger,
+    pub stop: Arc<AtomicBool>,
+    pub finished: Arc<AtomicBool>,
+    pub object: String,
+    /// When a refusal was last logged per address (interior mutability: logging borrows self).
+    pub refusals_logged: std::cell::RefCell<HashMap<SocketAddr, Instant>>,
+}
+
+impl SessionRun {
+    /// Runs until the session ends (inactivity), the server stops, or the file cannot be
+    /// read any more.
+    pub fn run(mut self) {
+        let session_id = self.session.config().session_id;
+        let mut recv_buf = vec![0u8; 65536];
+        let mut send_buf = Vec::with_capacity(70_000);
+        let mut progress_logged: HashMap<u32, (Instant, u8)> = HashMap::new();
+        let mut send_errors: u64 = 0;
+        let end_reason = loop {
+            if self.stop.load(Ordering::Relaxed) {
+                break "server shutting down";
+            }
+            let now = Instant::now();
+            let wait = self
+                .session
+                .poll_timeout()
+                .map_or(MAX_SLEEP, |t| t.saturating_duration_since(now))
+                .clamp(Duration::from_millis(1), MAX_SLEEP);
+            // Failing to set a timeout would only make the loop less responsive.
+            let _ = self.socket.set_read_timeout(Some(wait));
+            match self.socket.recv_from(&mut recv_buf) {
+                Ok((len, from)) => {
+                    self.session
+                        .handle_datagram(Instant::now(), from, &recv_buf[..len]);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::ConnectionRefused
+                    ) => {}
+                Err(e) => {
+                    self.logger.log(
+                        "socket_error",
+                        Some(session_id),
+                        &format!("receive failed: {e}"),
+                        json!({ "error": e.to_string() }),
+                    );
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            let now = Instant::now();
+            if self.session.poll_timeout().is_some_and(|t| t <= now) {
+                self.session.handle_timeout(now);
+            }
+            let mut read_failed = None;
+            loop {
+                match self
+                    .session
+                    .poll_transmit(now, &mut send_buf, &mut self.source)
+                {
+                    Ok(Some(dest)) => {
+                        if let Err(e) = self.socket.send_to(&send_buf, dest) {
+                            send_errors += 1;
+                            // Log the first failure and then every 1000th, not every packet.
+                            if send_errors % 1000 == 1 {
+                                self.logger.log(
+                                    "send_error",
+                                    Some(session_id),
+                                    &format!("sending to {dest} failed ({send_errors} so far): {e}"),
+                                    json!({ "dest": dest.to_string(), "error": e.to_string(), "count": send_errors }),
+                                );
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        read_failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            while let Some(event) = self.session.poll_event() {
+                self.log_event(session_id, event, &mut progress_logged);
+            }
+            if let Some(e) = read_failed {
+                self.logger.log(
+                    "read_error",
+                    Some(session_id),
+                    &format!("cannot read {}: {e}; ending the session", self.object),
+                    json!({ "object": self.object, "error": e.to_string() }),
+                );
+                break "file read error";
+            }
+            if self.session.is_finished() {
+                break "inactivity timeout";
+            }
+        };
+        let stats = self.session.stats();
+        self.logger.log(
+            "session_ended",
+            Some(session_id),
+            &format!(
+                "session ended ({end_reason}): {} ODATA, {} RDATA, {} NACKs, {} packets dropped",
+                stats.odata_sent,
+                stats.rdata_sent,
+                stats.nacks_received,
+                dropped(stats)
+            ),
+            json!({
+                "reason": end_reason,
+                "object": self.object,
+                "odata_sent": stats.odata_sent,
+                "rdata_sent": stats.rdata_sent,
+                "nacks_received": stats.nacks_received,
+                "dropped": dropped(stats),
+            }),
+        );
+        self.finished.store(true, Ordering::Release);
+    }
+
+    fn log_event(
+        &self,
+        session: u32,
+        event: ServerEvent,
+        progress_logged: &mut HashMap<u32, (Instant, u8)>,
+    ) {
+        let log = |name: &str, message: String, fields: serde_json::Value| {
+            self.logger.log(name, Some(session), &message, fields)
+        };
+        match event {
+            ServerEvent::ClientJoined {
+                client_id,
+                addr,
+                name,
+            } => log(
+                "client_joined",
+                format!("client {client_id} joined from {addr} ({name})"),
+                json!({ "client": client_id, "addr": addr.to_string(), "name": name }),
+            ),
+            ServerEvent::ClientActive { client_id } => log(
+                "client_active",
+                format!("client {client_id} active"),
+                json!({ "client": client_id }),
+            ),
+            ServerEvent::MasterChanged { client_id } => log(
+                "master_changed",
+                match client_id {
+                    Some(id) => format!("master client is now {id}"),
+                    None => "no master client".to_string(),
+                },
+                json!({ "client": client_id }),
+            ),
+            ServerEvent::Progress {
+                client_id,
+                percent,
+                time_in_session,
+            } => {
+                let now = Instant::now();
+                let due = match progress_logged.get(&client_id) {
+                    None => true,
+                    Some(&(at, last)) => {
+                        (percent == 100 && last != 100)
+                            || (percent != last && now.duration_since(at) >= PROGRESS_LOG_INTERVAL)
+                    }
+                };
+                if due {
+                    // Bounded by the session's client lists (200 each).
+                    if progress_logged.len() > 1000 {
+                        progress_logged.clear();
+                    }
+                    progress_logged.insert(client_id, (now, percent));
+                    log(
+                        "progress",
+                        format!("client {client_id} at {percent}% after {time_in_session} s"),
+                        json!({ "client": client_id, "percent": percent, "time_in_session": time_in_session }),
+                    );
+                }
+            }
+            ServerEvent::ClientLeft { client_id, reason } => {
+                progress_logged.remove(&client_id);
+                log(
+                    "client_left",
+                    format!("client {client_id} left: {}", reason.name()),
+                    json!({ "client": client_id, "reason": reason.name(), "code": reason.to_u8() }),
+                )
+            }
+            ServerEvent::ClientKicked { client_id, reason } => log(
+                "client_kicked",
+                format!("client {client_id} kicked: {}", reason.name()),
+                json!({ "client": client_id, "reason": reason.name() }),
+            ),
+            ServerEvent::ClientDead { client_id } => {
+                progress_logged.remove(&client_id);
+                log(
+                    "client_dead",
+                    format!("client {client_id} timed out (no packet within the dead timeout)"),
+                    json!({ "client": client_id }),
+                )
+            }
+            ServerEvent::JoinRefused { addr, reason } => {
+                // Refused clients repeat JOIN every 500 ms: one line per address per interval.
+                let now = Instant::now();
+                let mut refused = self.refusals_logged.borrow_mut();
+                let due = refused
+                    .get(&addr)
+                    .is_none_or(|&at| now.duration_since(at) >= REFUSAL_LOG_INTERVAL);
+                if due {
+                    if refused.len() > 1000 {
+                        refused.clear();
+                    }
+                    refused.insert(addr, now);
+                    log(
+                        "join_refused",
+                        format!("refused JOIN from {addr}: {reason}"),
+                        json!({ "addr": addr.to_string(), "reason": reason }),
+                    );
+                }
+            }
+            ServerEvent::RoundStarted { missing_blocks } => log(
+                "round_started",
+                format!("data round started: {missing_blocks} blocks requested"),
+                json!({ "missing_blocks": missing_blocks }),
+            ),
+            ServerEvent::SessionEnded => {}
+        }
+    }
+}
+
+fn dropped(stats: &crate::proto::server::ServerStats) -> u64 {
+    stats.dropped_malformed
+        + stats.dropped_bad_checksum
+        + stats.dropped_bad_security
+        + stats.dropped_wrong_session
+        + stats.dropped_unknown_client
+        + stats.dropped_unexpected
+        + stats.dropped_bad_ack
+        + stats.dropped_bad_nack
+        + stats.dropped_bad_app_data
+}
