@@ -9,7 +9,7 @@
 //!   threads);
 //! * [`server`]: the reference server's content provider and session driver.
 
+pub mod wire;
 pub mod proto;
 pub mod server;
 pub mod transport;
-pub mod wire;
