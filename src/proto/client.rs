@@ -33,6 +33,9 @@ pub const FORCE_QCC_INTERVAL: Duration = Duration::from_secs(20);
 pub const MAX_LEAVE_DELAY_MS: u64 = 200;
 /// Ranges per NACK: 44 header bytes + 84 × 16 = 1388 bytes, inside a 1400-byte datagram.
 pub const MAX_NACK_RANGES: usize = 84;
+/// Shortest NACK re-arm interval. §3.2.5.12.1 re-arms with random Min..MaxNACKBackOff, which
+/// is 0 when the server sends zero back-offs: a NACK storm (and a timer that never advances).
+pub const MIN_NACK_REARM: Duration = Duration::from_millis(10);
 /// Default MaxAppCacheSize of MS-WDSMA (§3.2.1).
 pub const DEFAULT_APP_CACHE_SIZE: u64 = 2 * 1024 * 1024;
 /// Loss-rate EWMA weight α (§3.2.5.10).
@@ -802,7 +805,8 @@ impl Client {
         let ranges = self.mt.missing.ranges();
         let ranges = ranges[..ranges.len().min(MAX_NACK_RANGES)].to_vec();
         self.send_nack(now, &ranges);
-        self.mt.nack_at = Some(now + self.mt.nack_backoff(&mut self.rng));
+        let backoff = self.mt.nack_backoff(&mut self.rng).max(MIN_NACK_REARM);
+        self.mt.nack_at = Some(now + backoff);
     }
 
     fn send_nack(&mut self, now: Instant, ranges: &[SeqRange]) {
@@ -1555,8 +1559,9 @@ mod tests {
         for k in 1..=84u64 {
             h.rdata(2 * k, 1, 0, 200 + k);
         }
-        h.advance(Duration::ZERO);
+        h.advance(MIN_NACK_REARM);
         let sent = h.sent();
+        assert_eq!(sent.len(), 1, "one NACK per re-arm interval");
         let Body::Nack(nack) = decode(&sent[0]).body else { panic!("not a NACK") };
         assert_eq!(nack.ranges.len(), 16);
         assert_eq!(nack.ranges[0], SeqRange { start: 170, end: 170 });
