@@ -1133,8 +1133,12 @@ mod tests {
 
     fn block_payload(content_size: u64, block: u64) -> Vec<u8> {
         let offset = (block - 1) * u64::from(BLOCK_SIZE);
-        let len = content_size.saturating_sub(offset).min(u64::from(BLOCK_SIZE));
-        let data: Vec<u8> = (0..len).map(|i| (block as u8).wrapping_add(i as u8)).collect();
+        let len = content_size
+            .saturating_sub(offset)
+            .min(u64::from(BLOCK_SIZE));
+        let data: Vec<u8> = (0..len)
+            .map(|i| (block as u8).wrapping_add(i as u8))
+            .collect();
         MaPacket::Data(ma::DataBlock {
             block_number: block,
             data: &data,
@@ -1142,7 +1146,13 @@ mod tests {
         .encode()
     }
 
-    fn data_body(seq: u64, trail: u64, master: u32, payload: &[u8], fw_lead: Option<u64>) -> mt::DataPacket<'_> {
+    fn data_body(
+        seq: u64,
+        trail: u64,
+        master: u32,
+        payload: &[u8],
+        fw_lead: Option<u64>,
+    ) -> mt::DataPacket<'_> {
         mt::DataPacket {
             client_id: master,
             odata_seq_no: seq,
@@ -1203,12 +1213,24 @@ mod tests {
                 .map(|d| (d.block_number, d.offset, d.data.to_vec()))
         }
 
-        fn odata(&mut self, seq: u64, trail: u64, master: u32, block: u64) -> Option<(u64, u64, Vec<u8>)> {
+        fn odata(
+            &mut self,
+            seq: u64,
+            trail: u64,
+            master: u32,
+            block: u64,
+        ) -> Option<(u64, u64, Vec<u8>)> {
             let payload = block_payload(self.client.config.params.content_size, block);
             self.feed(Body::OData(data_body(seq, trail, master, &payload, None)))
         }
 
-        fn rdata(&mut self, seq: u64, trail: u64, master: u32, block: u64) -> Option<(u64, u64, Vec<u8>)> {
+        fn rdata(
+            &mut self,
+            seq: u64,
+            trail: u64,
+            master: u32,
+            block: u64,
+        ) -> Option<(u64, u64, Vec<u8>)> {
             let payload = block_payload(self.client.config.params.content_size, block);
             self.feed(Body::RData(data_body(seq, trail, master, &payload, None)))
         }
@@ -1295,7 +1317,9 @@ mod tests {
         assert_eq!(packet.security, Security::Checksum);
         assert_eq!(packet.session_id, SESSION_ID);
         assert_eq!(packet.sender_time, 0);
-        let Body::Join(join) = packet.body else { panic!("not a JOIN") };
+        let Body::Join(join) = packet.body else {
+            panic!("not a JOIN")
+        };
         assert_eq!(join.client_name, "A-VERY-LONG-MAC");
         assert_eq!(join.ip_address, IpAddr::V4(Ipv4Addr::LOCALHOST));
         assert_eq!(join.mac_address, &[0, 0x15, 0x5d, 1, 2, 3]);
@@ -1326,13 +1350,23 @@ mod tests {
         let joinack_time = h.server_time;
         let sent = h.sent();
         assert_eq!(sent.len(), 1);
-        let Body::Qcr(qcr) = decode(&sent[0]).body else { panic!("not a QCR") };
+        let Body::Qcr(qcr) = decode(&sent[0]).body else {
+            panic!("not a QCR")
+        };
         assert_eq!(
             (qcr.client_id, qcr.qcc_seq_no, qcr.backoff, qcr.server_time),
             (CLIENT_ID, 0, 0, joinack_time)
         );
-        assert_eq!((qcr.hi_odata_seq_no, qcr.loss_rate, qcr.app_data), (0, 0, &[][..]));
-        assert_eq!(h.events(), [ClientEvent::Joined { client_id: CLIENT_ID }]);
+        assert_eq!(
+            (qcr.hi_odata_seq_no, qcr.loss_rate, qcr.app_data),
+            (0, 0, &[][..])
+        );
+        assert_eq!(
+            h.events(),
+            [ClientEvent::Joined {
+                client_id: CLIENT_ID
+            }]
+        );
         assert_eq!(h.client.stats().client_id, Some(CLIENT_ID));
         h.advance(Duration::from_secs(2));
         assert!(h.sent().is_empty(), "no JOIN after the JOINACK");
@@ -1346,7 +1380,9 @@ mod tests {
             client_time: 0,
         }));
         let sent = h.sent();
-        let Body::Qcr(qcr) = decode(&sent[0]).body else { panic!("not a QCR") };
+        let Body::Qcr(qcr) = decode(&sent[0]).body else {
+            panic!("not a QCR")
+        };
         assert_eq!(qcr.server_time, h.server_time);
         assert!(h.events().is_empty());
     }
@@ -1360,7 +1396,9 @@ mod tests {
         assert_eq!(sent.len(), 10, "JOIN at 0, 0.5, ..., 4.5 s");
         assert_eq!(
             h.events(),
-            [ClientEvent::Finished(ClientOutcome::TimedOut(TimeoutPhase::Join))]
+            [ClientEvent::Finished(ClientOutcome::TimedOut(
+                TimeoutPhase::Join
+            ))]
         );
         assert!(h.client.is_finished());
         assert_eq!(h.client.poll_timeout(), None);
@@ -1379,9 +1417,13 @@ mod tests {
         }));
         let qcc_time = h.server_time;
         let qcc_at = h.now;
-        let (_, bytes) = h.next_sent_within(Duration::from_millis(300)).expect("a QCR");
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(300))
+            .expect("a QCR");
         let waited = h.now - qcc_at;
-        let Body::Qcr(qcr) = decode(&bytes).body else { panic!("not a QCR") };
+        let Body::Qcr(qcr) = decode(&bytes).body else {
+            panic!("not a QCR")
+        };
         assert_eq!(qcr.qcc_seq_no, 5);
         assert_eq!(qcr.server_time, qcc_time);
         assert_eq!(u128::from(qcr.backoff), waited.as_millis());
@@ -1401,11 +1443,18 @@ mod tests {
         h.advance(Duration::from_millis(10));
         assert!(h.sent().is_empty());
         // Nothing for 20 s after that QCR: a voluntary QCR.
-        let (at, bytes) = h.next_sent_within(Duration::from_secs(21)).expect("voluntary QCR");
+        let (at, bytes) = h
+            .next_sent_within(Duration::from_secs(21))
+            .expect("voluntary QCR");
         assert_eq!(at, (qcc_at - h.start) + waited + FORCE_QCC_INTERVAL);
-        let Body::Qcr(qcr) = decode(&bytes).body else { panic!("not a QCR") };
+        let Body::Qcr(qcr) = decode(&bytes).body else {
+            panic!("not a QCR")
+        };
         assert_eq!((qcr.qcc_seq_no, qcr.backoff, qcr.server_time), (0, 0, 0));
-        assert!(matches!(MaPacket::decode(qcr.app_data), Ok(MaPacket::Progress(_))));
+        assert!(matches!(
+            MaPacket::decode(qcr.app_data),
+            Ok(MaPacket::Progress(_))
+        ));
     }
 
     #[test]
@@ -1423,9 +1472,13 @@ mod tests {
             app_data: &srvcir,
         }));
         let poll_at = h.now;
-        let (_, bytes) = h.next_sent_within(Duration::from_millis(50)).expect("a POLLACK");
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(50))
+            .expect("a POLLACK");
         assert!(h.now - poll_at <= Duration::from_millis(50));
-        let Body::PollAck(ack) = decode(&bytes).body else { panic!("not a POLLACK") };
+        let Body::PollAck(ack) = decode(&bytes).body else {
+            panic!("not a POLLACK")
+        };
         assert_eq!((ack.client_id, ack.poll_seq_no), (CLIENT_ID, 3));
         let MaPacket::CntCir(cir) = MaPacket::decode(ack.app_data).unwrap() else {
             panic!("not a CNTCIR")
@@ -1459,7 +1512,9 @@ mod tests {
             app_data: &srvcir,
         }));
         let (_, bytes) = h.next_sent_within(Duration::ZERO).expect("a POLLACK");
-        let Body::PollAck(ack) = decode(&bytes).body else { panic!("not a POLLACK") };
+        let Body::PollAck(ack) = decode(&bytes).body else {
+            panic!("not a POLLACK")
+        };
         let MaPacket::CntCir(cir) = MaPacket::decode(ack.app_data).unwrap() else {
             panic!("not a CNTCIR")
         };
@@ -1475,17 +1530,23 @@ mod tests {
         h.odata(4, 1, 0, 4);
         assert!(h.sent().is_empty(), "no immediate NACK for a non-master");
         let gap_at = h.now;
-        let (_, bytes) = h.next_sent_within(Duration::from_millis(300)).expect("a NACK");
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(300))
+            .expect("a NACK");
         let delay = h.now - gap_at;
         assert!(delay >= Duration::from_millis(100) && delay <= Duration::from_millis(300));
-        let Body::Nack(nack) = decode(&bytes).body else { panic!("not a NACK") };
+        let Body::Nack(nack) = decode(&bytes).body else {
+            panic!("not a NACK")
+        };
         assert_eq!(nack.client_id, CLIENT_ID);
         assert_eq!(nack.hi_odata_seq_no, 4);
         assert_eq!(nack.ranges, [SeqRange { start: 2, end: 3 }]);
         assert!(nack.loss_rate > 0, "two losses were seen");
         // Re-armed: repeats while the gap stays.
         let sent_at = h.now;
-        let (_, bytes) = h.next_sent_within(Duration::from_millis(300)).expect("a second NACK");
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(300))
+            .expect("a second NACK");
         assert!(h.now - sent_at >= Duration::from_millis(100));
         assert!(matches!(decode(&bytes).body, Body::Nack(_)));
         // Repaired: the timer fires once more and then stays quiet.
@@ -1505,22 +1566,36 @@ mod tests {
         assert_eq!(h.events(), [ClientEvent::MasterChanged { is_master: true }]);
         assert!(h.client.stats().is_master);
         let sent = h.sent();
-        let Body::Ack(ack) = decode(&sent[0]).body else { panic!("not an ACK") };
-        assert_eq!((ack.client_id, ack.odata_seq_no, ack.server_time), (CLIENT_ID, 0, h.server_time));
+        let Body::Ack(ack) = decode(&sent[0]).body else {
+            panic!("not an ACK")
+        };
+        assert_eq!(
+            (ack.client_id, ack.odata_seq_no, ack.server_time),
+            (CLIENT_ID, 0, h.server_time)
+        );
 
         h.odata(1, 1, CLIENT_ID, 1);
         let sent = h.sent();
-        let Body::Ack(ack) = decode(&sent[0]).body else { panic!("not an ACK") };
-        assert_eq!((ack.odata_seq_no, ack.hi_odata_seq_no, ack.server_time), (1, 1, h.server_time));
+        let Body::Ack(ack) = decode(&sent[0]).body else {
+            panic!("not an ACK")
+        };
+        assert_eq!(
+            (ack.odata_seq_no, ack.hi_odata_seq_no, ack.server_time),
+            (1, 1, h.server_time)
+        );
 
         h.odata(3, 1, CLIENT_ID, 3);
         let sent = h.sent();
-        let Body::Ack(ack) = decode(&sent[0]).body else { panic!("not an ACK") };
+        let Body::Ack(ack) = decode(&sent[0]).body else {
+            panic!("not an ACK")
+        };
         assert_eq!((ack.odata_seq_no, ack.hi_odata_seq_no), (1, 3));
         assert_eq!(h.client.poll_timeout(), Some(h.now), "master NACKs at once");
         h.advance(Duration::ZERO);
         let sent = h.sent();
-        let Body::Nack(nack) = decode(&sent[0]).body else { panic!("not a NACK") };
+        let Body::Nack(nack) = decode(&sent[0]).body else {
+            panic!("not a NACK")
+        };
         assert_eq!(nack.ranges, [SeqRange { start: 2, end: 2 }]);
 
         // FW_LEAD below the packet's seq: no ACK; at or above: ACK.
@@ -1533,12 +1608,17 @@ mod tests {
         // RDATA is ACKed too, and the repair moves the continuous point.
         h.rdata(2, 1, CLIENT_ID, 2);
         let sent = h.sent();
-        let Body::Ack(ack) = decode(&sent[0]).body else { panic!("not an ACK") };
+        let Body::Ack(ack) = decode(&sent[0]).body else {
+            panic!("not an ACK")
+        };
         assert_eq!(ack.odata_seq_no, 5);
 
         // Another master named: we stop ACKing.
         h.feed(spm(2, 99, 100, 300, 1, 5));
-        assert_eq!(h.events(), [ClientEvent::MasterChanged { is_master: false }]);
+        assert_eq!(
+            h.events(),
+            [ClientEvent::MasterChanged { is_master: false }]
+        );
         h.odata(6, 1, 99, 6);
         assert!(h.sent().is_empty());
     }
@@ -1552,7 +1632,9 @@ mod tests {
         }
         h.advance(Duration::ZERO);
         let sent = h.sent();
-        let Body::Nack(nack) = decode(&sent[0]).body else { panic!("not a NACK") };
+        let Body::Nack(nack) = decode(&sent[0]).body else {
+            panic!("not a NACK")
+        };
         assert_eq!(nack.ranges.len(), MAX_NACK_RANGES);
         assert_eq!(nack.ranges[0], SeqRange { start: 2, end: 2 });
         // Repair the first 84 gaps: the next NACK carries the other 16.
@@ -1562,9 +1644,17 @@ mod tests {
         h.advance(MIN_NACK_REARM);
         let sent = h.sent();
         assert_eq!(sent.len(), 1, "one NACK per re-arm interval");
-        let Body::Nack(nack) = decode(&sent[0]).body else { panic!("not a NACK") };
+        let Body::Nack(nack) = decode(&sent[0]).body else {
+            panic!("not a NACK")
+        };
         assert_eq!(nack.ranges.len(), 16);
-        assert_eq!(nack.ranges[0], SeqRange { start: 170, end: 170 });
+        assert_eq!(
+            nack.ranges[0],
+            SeqRange {
+                start: 170,
+                end: 170
+            }
+        );
     }
 
     #[test]
@@ -1574,8 +1664,12 @@ mod tests {
         h.odata(1, 1, 0, 1);
         // The server says it has sent up to 5: 2..=5 are missing.
         h.feed(spm(1, 0, 50, 50, 1, 5));
-        let (_, bytes) = h.next_sent_within(Duration::from_millis(50)).expect("a NACK");
-        let Body::Nack(nack) = decode(&bytes).body else { panic!("not a NACK") };
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(50))
+            .expect("a NACK");
+        let Body::Nack(nack) = decode(&bytes).body else {
+            panic!("not a NACK")
+        };
         assert_eq!(nack.ranges, [SeqRange { start: 2, end: 5 }]);
         // Trail > Lead is impossible.
         let drops = h.client.stats().other_drops;
@@ -1594,7 +1688,11 @@ mod tests {
         assert!(h.odata(15, 10, 0, 1).is_none());
         assert!(h.odata(21, 10, 0, 2).is_some());
         h.advance(Duration::from_secs(1));
-        assert!(h.sent().iter().all(|b| !matches!(decode(b).body, Body::Nack(_))));
+        assert!(
+            h.sent()
+                .iter()
+                .all(|b| !matches!(decode(b).body, Body::Nack(_)))
+        );
         assert_eq!(h.client.stats().loss_rate, 0.0);
     }
 
@@ -1602,14 +1700,22 @@ mod tests {
     fn completion_sends_leave_complete_after_bounded_delay() {
         let mut h = Harness::new(250);
         h.join(10, 80);
-        assert_eq!(h.odata(1, 1, 0, 3), Some((3, 200, block_payload(250, 3)[13..].to_vec())));
-        assert_eq!(h.odata(2, 1, 0, 1).map(|d| (d.0, d.1, d.2.len())), Some((1, 0, 100)));
+        assert_eq!(
+            h.odata(1, 1, 0, 3),
+            Some((3, 200, block_payload(250, 3)[13..].to_vec()))
+        );
+        assert_eq!(
+            h.odata(2, 1, 0, 1).map(|d| (d.0, d.1, d.2.len())),
+            Some((1, 0, 100))
+        );
         let last = h.odata(3, 1, 0, 2);
         assert_eq!(last.map(|d| (d.0, d.1)), Some((2, 100)));
         assert_eq!(h.client.stats().bytes_received, 250);
         assert!(h.events().is_empty(), "Finished waits for the LEAVE");
         let done_at = h.now;
-        let (_, bytes) = h.next_sent_within(Duration::from_millis(80)).expect("a LEAVE");
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(80))
+            .expect("a LEAVE");
         assert!(h.now - done_at <= Duration::from_millis(80));
         let (session, leave) = leave_of(&bytes);
         assert_eq!(session, SESSION_ID);
@@ -1636,13 +1742,17 @@ mod tests {
         }));
         assert_eq!(opcodes(&h.sent()), [mt::OpCode::Qcr]);
         let at = h.now;
-        let (_, bytes) = h.next_sent_within(Duration::from_millis(200)).expect("a LEAVE");
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(200))
+            .expect("a LEAVE");
         assert!(h.now - at <= Duration::from_millis(MAX_LEAVE_DELAY_MS));
         assert_eq!(leave_of(&bytes).1.reason, LeaveReason::Complete);
         assert_eq!(
             h.events(),
             [
-                ClientEvent::Joined { client_id: CLIENT_ID },
+                ClientEvent::Joined {
+                    client_id: CLIENT_ID
+                },
                 ClientEvent::Finished(ClientOutcome::Complete)
             ]
         );
@@ -1653,9 +1763,14 @@ mod tests {
         let mut h = Harness::new(1000);
         h.join(0, 0);
         h.client.cancel(h.now);
-        let (_, bytes) = h.next_sent_within(Duration::from_millis(200)).expect("a LEAVE");
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(200))
+            .expect("a LEAVE");
         assert_eq!(leave_of(&bytes).1.reason, LeaveReason::Cancelled);
-        assert_eq!(h.events(), [ClientEvent::Finished(ClientOutcome::Cancelled)]);
+        assert_eq!(
+            h.events(),
+            [ClientEvent::Finished(ClientOutcome::Cancelled)]
+        );
         assert!(h.client.is_finished());
         h.client.cancel(h.now);
         assert!(h.events().is_empty(), "Finished only once");
@@ -1667,7 +1782,10 @@ mod tests {
         h.sent();
         h.client.cancel(h.now);
         assert!(h.sent().is_empty());
-        assert_eq!(h.events(), [ClientEvent::Finished(ClientOutcome::Cancelled)]);
+        assert_eq!(
+            h.events(),
+            [ClientEvent::Finished(ClientOutcome::Cancelled)]
+        );
         assert!(h.client.is_finished());
     }
 
@@ -1681,15 +1799,24 @@ mod tests {
         h.advance(Duration::from_millis(29_999));
         assert!(h.events().is_empty(), "the SPM restarted the timer");
         h.advance(Duration::from_millis(1));
-        let leave = h.sent().into_iter().find(|b| matches!(decode(b).body, Body::Leave(_)));
+        let leave = h
+            .sent()
+            .into_iter()
+            .find(|b| matches!(decode(b).body, Body::Leave(_)));
         let leave = match leave {
             Some(bytes) => bytes,
-            None => h.next_sent_within(Duration::from_millis(200)).expect("a LEAVE").1,
+            None => {
+                h.next_sent_within(Duration::from_millis(200))
+                    .expect("a LEAVE")
+                    .1
+            }
         };
         assert_eq!(leave_of(&leave).1.reason, LeaveReason::Inactive);
         assert_eq!(
             h.events(),
-            [ClientEvent::Finished(ClientOutcome::TimedOut(TimeoutPhase::Inactivity))]
+            [ClientEvent::Finished(ClientOutcome::TimedOut(
+                TimeoutPhase::Inactivity
+            ))]
         );
     }
 
@@ -1701,10 +1828,15 @@ mod tests {
         assert!(h.events().is_empty());
         h.advance(Duration::from_millis(201));
         let sent = h.sent();
-        assert_eq!(leave_of(sent.last().unwrap()).1.reason, LeaveReason::Inactive);
+        assert_eq!(
+            leave_of(sent.last().unwrap()).1.reason,
+            LeaveReason::Inactive
+        );
         assert_eq!(
             h.events(),
-            [ClientEvent::Finished(ClientOutcome::TimedOut(TimeoutPhase::FirstData))]
+            [ClientEvent::Finished(ClientOutcome::TimedOut(
+                TimeoutPhase::FirstData
+            ))]
         );
     }
 
@@ -1723,9 +1855,15 @@ mod tests {
             }));
             assert!(h.events().is_empty(), "someone else's KICK");
             h.feed(Body::Kick(mt::Kick {
-                clients: vec![(3, KickReason::Fail), (CLIENT_ID, KickReason::from_u8(byte))],
+                clients: vec![
+                    (3, KickReason::Fail),
+                    (CLIENT_ID, KickReason::from_u8(byte)),
+                ],
             }));
-            assert_eq!(h.events(), [ClientEvent::Finished(ClientOutcome::Kicked(reason))]);
+            assert_eq!(
+                h.events(),
+                [ClientEvent::Finished(ClientOutcome::Kicked(reason))]
+            );
             assert!(h.sent().is_empty());
             assert!(h.client.is_finished());
         }
@@ -1768,7 +1906,10 @@ mod tests {
         let mut buf = Vec::new();
         assert_eq!(h.client.poll_transmit(&mut buf), Some(lower_server));
         let join = decode(&buf);
-        assert_eq!((join.session_id, join.body.opcode()), (0x1234, mt::OpCode::Join));
+        assert_eq!(
+            (join.session_id, join.body.opcode()),
+            (0x1234, mt::OpCode::Join)
+        );
         // The LEAVE for the old session follows within its delay, to the old server.
         h.advance(Duration::from_millis(MAX_LEAVE_DELAY_MS));
         let mut leaves = Vec::new();
@@ -1813,7 +1954,13 @@ mod tests {
     fn hostile_and_foreign_packets_are_counted_never_delivered() {
         let mut h = Harness::new(250);
         h.join(10, 20);
-        let good = h.encode(Body::OData(data_body(1, 1, 0, &block_payload(250, 1), None)));
+        let good = h.encode(Body::OData(data_body(
+            1,
+            1,
+            0,
+            &block_payload(250, 1),
+            None,
+        )));
 
         let mut bad_checksum = good.clone();
         let last = bad_checksum.len() - 1;
@@ -1927,7 +2074,9 @@ mod tests {
         assert!(h.sent().is_empty());
         assert!(h.odata(3, 1, 0, 3).is_none());
         let sent = h.sent();
-        let Body::Nack(nack) = decode(&sent[0]).body else { panic!("not a NACK") };
+        let Body::Nack(nack) = decode(&sent[0]).body else {
+            panic!("not a NACK")
+        };
         assert!(nack.ranges.is_empty());
         assert_eq!(nack.client_id, CLIENT_ID);
         assert_eq!(h.client.stats().cache_full_drops, 1);
@@ -2008,7 +2157,7 @@ mod tests {
                 let bytes = h.encode(body);
                 for datagram in [&bytes[..], &noise[..]] {
                     if let Some((number, offset, data)) = h.feed_raw(datagram) {
-                        prop_assert!(number >= 1 && number <= 13);
+                        prop_assert!((1..=13).contains(&number));
                         prop_assert_eq!(offset, (number - 1) * 100);
                         prop_assert_eq!(data.len() as u64, content.min(offset + 100) - offset);
                     }
