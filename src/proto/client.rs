@@ -1951,6 +1951,59 @@ mod tests {
     }
 
     #[test]
+    fn cancel_right_after_demote_still_leaves_both_sessions() {
+        let mut h = Harness::new(1000);
+        h.join(0, 0);
+        h.feed(Body::Demote(mt::Demote {
+            lower_session_id: 0x1234,
+            multicast_addr: "239.255.1.2".parse().unwrap(),
+            multicast_port: 5001,
+            unicast_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            unicast_port: 4011,
+            clients: vec![CLIENT_ID],
+        }));
+        h.session_id = 0x1234;
+        h.join(0, 0);
+        h.client.cancel(h.now);
+        h.advance(Duration::from_millis(MAX_LEAVE_DELAY_MS));
+        let mut leaves: Vec<_> = h
+            .sent()
+            .iter()
+            .filter(|b| matches!(decode(b).body, Body::Leave(_)))
+            .map(|b| leave_of(b))
+            .collect();
+        leaves.sort_by_key(|(session, _)| *session);
+        assert_eq!(leaves.len(), 2);
+        assert_eq!(leaves[0].0, 0x1234);
+        assert_eq!(leaves[1].0, SESSION_ID);
+        assert!(
+            leaves
+                .iter()
+                .all(|(_, l)| l.reason == LeaveReason::Cancelled)
+        );
+        assert_eq!(
+            h.events(),
+            [ClientEvent::Finished(ClientOutcome::Cancelled)]
+        );
+        assert!(h.client.is_finished());
+    }
+
+    #[test]
+    fn odata_client_id_names_the_master() {
+        let mut h = Harness::new(1000);
+        h.join(0, 0);
+        h.odata(1, 1, CLIENT_ID, 1);
+        assert_eq!(h.events(), [ClientEvent::MasterChanged { is_master: true }]);
+        assert_eq!(opcodes(&h.sent()), [mt::OpCode::Ack]);
+        h.odata(2, 1, 0, 2);
+        assert_eq!(
+            h.events(),
+            [ClientEvent::MasterChanged { is_master: false }]
+        );
+        assert!(h.sent().is_empty());
+    }
+
+    #[test]
     fn hostile_and_foreign_packets_are_counted_never_delivered() {
         let mut h = Harness::new(250);
         h.join(10, 20);
