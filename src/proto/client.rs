@@ -10,7 +10,11 @@
 //! * LEAVE after inactivity carries INACTIVE (§2.2.11) rather than CANCELLED (§3.2.5.4.2);
 //! * a KICK ends the session without a LEAVE (§3.2.5.15 only says terminate);
 //! * the application cache counts delivered block bytes only: duplicates neither count nor
-//!   trigger a zero NACK (MA §3.2.5.1 sends no Cache Done for them).
+//!   trigger a zero NACK (MA §3.2.5.1 sends no Cache Done for them);
+//! * a NACK carries at most [`MAX_NACK_RANGES`] ranges (one 1400-byte datagram), lowest first,
+//!   and the NACK timer re-arms no sooner than [`MIN_NACK_REARM`] (§3.2.5.12.1 allows 0);
+//! * on DEMOTE the client switches at once and sends the old session's LEAVE when its delay
+//!   runs out (§3.2.5.16 switches after sending it; the result on the wire is the same).
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
