@@ -2168,6 +2168,113 @@ mod tests {
         assert!((0.0..=1.0).contains(&rate) && rate > 0.99);
     }
 
+    /// A whole download over a lossy link against a minimal server: one ODATA per queued
+    /// block, SPMs, RDATA for every NACKed sequence number, and an MS-WDSMA round (POLL, then
+    /// the CNTCIR's missing blocks again) whenever the queue runs dry. The client must end
+    /// complete with the exact content.
+    #[test]
+    fn lossy_download_completes_with_exact_content() {
+        for seed in [7, 8, 9, 10] {
+            lossy_download(seed);
+        }
+    }
+
+    fn lossy_download(seed: u64) {
+        use rand::Rng;
+        let content_size = 5_050u64;
+        let total = content_size.div_ceil(u64::from(BLOCK_SIZE));
+        let mut h = Harness::new(content_size);
+        let mut link = SmallRng::seed_from_u64(seed);
+        let mut file = vec![0u8; content_size as usize];
+        let mut expected = vec![0u8; content_size as usize];
+        for block in 1..=total {
+            let payload = block_payload(content_size, block);
+            let offset = ((block - 1) * u64::from(BLOCK_SIZE)) as usize;
+            expected[offset..offset + payload.len() - 13].copy_from_slice(&payload[13..]);
+        }
+        h.join(5, 30);
+        let mut queue: VecDeque<u64> = (1..=total).collect();
+        // Index seq − 1 holds the block that ODATA seq carried.
+        let mut sent_blocks: Vec<u64> = Vec::new();
+        let (mut spm_seq, mut poll_seq, mut rounds) = (0u64, 0u64, 0);
+        let srvcir = MaPacket::SrvCir.encode();
+        let mut outcome = None;
+        for tick in 0..60_000u64 {
+            let mut incoming: Vec<Vec<u8>> = Vec::new();
+            if let Some(block) = queue.pop_front() {
+                sent_blocks.push(block);
+                let seq = sent_blocks.len() as u64;
+                let payload = block_payload(content_size, block);
+                incoming.push(h.encode(Body::OData(data_body(seq, 1, 0, &payload, None))));
+            } else if tick % 500 == 0 {
+                poll_seq += 1;
+                incoming.push(h.encode(Body::Poll(mt::Poll {
+                    poll_seq_no: poll_seq,
+                    backoff: 20,
+                    app_data: &srvcir,
+                })));
+            }
+            if tick % 20 == 0 {
+                spm_seq += 1;
+                let lead = sent_blocks.len() as u64;
+                incoming.push(h.encode(spm(spm_seq, 0, 5, 30, 1, lead)));
+            }
+            for sent in h.sent() {
+                match decode(&sent).body {
+                    Body::Nack(nack) => {
+                        for range in nack.ranges {
+                            let last = range.end.min(sent_blocks.len() as u64);
+                            for seq in range.start.max(1)..=last {
+                                let block = sent_blocks[(seq - 1) as usize];
+                                let payload = block_payload(content_size, block);
+                                let body = Body::RData(data_body(seq, 1, 0, &payload, None));
+                                incoming.push(h.encode(body));
+                            }
+                        }
+                    }
+                    Body::PollAck(ack) => {
+                        rounds += 1;
+                        if let Ok(MaPacket::CntCir(cir)) = MaPacket::decode(ack.app_data) {
+                            for range in cir.ranges {
+                                queue.extend(range.start..=range.end);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for datagram in incoming {
+                if link.random_bool(0.2) {
+                    continue;
+                }
+                if let Some((_, offset, data)) = h.feed_raw(&datagram) {
+                    let offset = offset as usize;
+                    file[offset..offset + data.len()].copy_from_slice(&data);
+                    h.client.cache_done(data.len() as u64);
+                }
+            }
+            h.advance(Duration::from_millis(1));
+            if let Some(ClientEvent::Finished(end)) = h.events().into_iter().last() {
+                outcome = Some(end);
+                break;
+            }
+        }
+        assert_eq!(
+            outcome,
+            Some(ClientOutcome::Complete),
+            "missing {:?} after {rounds} rounds",
+            h.client.missing_block_ranges(8)
+        );
+        assert!(file == expected, "reassembled content differs");
+        let stats = h.client.stats();
+        assert_eq!(
+            (stats.blocks_received, stats.bytes_received),
+            (total, content_size)
+        );
+        assert!(stats.rdata_packets > 0 && stats.nacks_sent > 0);
+        assert!(stats.loss_rate > 0.0 && stats.loss_rate < 1.0);
+    }
+
     fn arbitrary_body() -> impl Strategy<Value = (u8, u64, u64, u64, u32, u16)> {
         (0u8..10, 0u64..40, 0u64..40, 0u64..15, 0u32..10, 0u16..50)
     }
