@@ -298,6 +298,7 @@ struct PendingLeave {
     then_finish: Option<ClientOutcome>,
 }
 
+#[derive(Debug)]
 pub struct Client {
     config: ClientConfig,
     /// Client creation: SenderTime origin and MS-WDSMA JoinTime.
