@@ -10,7 +10,11 @@
 //! * LEAVE after inactivity carries INACTIVE (§2.2.11) rather than CANCELLED (§3.2.5.4.2);
 //! * a KICK ends the session without a LEAVE (§3.2.5.15 only says terminate);
 //! * the application cache counts delivered block bytes only: duplicates neither count nor
-//!   trigger a zero NACK (MA §3.2.5.1 sends no Cache Done for them).
+//!   trigger a zero NACK (MA §3.2.5.1 sends no Cache Done for them);
+//! * a NACK carries at most [`MAX_NACK_RANGES`] ranges (one 1400-byte datagram), lowest first,
+//!   and the NACK timer re-arms no sooner than [`MIN_NACK_REARM`] (§3.2.5.12.1 allows 0);
+//! * on DEMOTE the client switches at once and sends the old session's LEAVE when its delay
+//!   runs out (§3.2.5.16 switches after sending it; the result on the wire is the same).
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -33,6 +37,9 @@ pub const FORCE_QCC_INTERVAL: Duration = Duration::from_secs(20);
 pub const MAX_LEAVE_DELAY_MS: u64 = 200;
 /// Ranges per NACK: 44 header bytes + 84 × 16 = 1388 bytes, inside a 1400-byte datagram.
 pub const MAX_NACK_RANGES: usize = 84;
+/// Shortest NACK re-arm interval. §3.2.5.12.1 re-arms with random Min..MaxNACKBackOff, which
+/// is 0 when the server sends zero back-offs: a NACK storm (and a timer that never advances).
+pub const MIN_NACK_REARM: Duration = Duration::from_millis(10);
 /// Default MaxAppCacheSize of MS-WDSMA (§3.2.1).
 pub const DEFAULT_APP_CACHE_SIZE: u64 = 2 * 1024 * 1024;
 /// Loss-rate EWMA weight α (§3.2.5.10).
@@ -291,6 +298,7 @@ struct PendingLeave {
     then_finish: Option<ClientOutcome>,
 }
 
+#[derive(Debug)]
 pub struct Client {
     config: ClientConfig,
     /// Client creation: SenderTime origin and MS-WDSMA JoinTime.
@@ -802,7 +810,8 @@ impl Client {
         let ranges = self.mt.missing.ranges();
         let ranges = ranges[..ranges.len().min(MAX_NACK_RANGES)].to_vec();
         self.send_nack(now, &ranges);
-        self.mt.nack_at = Some(now + self.mt.nack_backoff(&mut self.rng));
+        let backoff = self.mt.nack_backoff(&mut self.rng).max(MIN_NACK_REARM);
+        self.mt.nack_at = Some(now + backoff);
     }
 
     fn send_nack(&mut self, now: Instant, ranges: &[SeqRange]) {
@@ -1069,5 +1078,1268 @@ impl Client {
         self.finished = true;
         self.mt.stop_timers();
         self.events.push_back(ClientEvent::Finished(outcome));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::proto::SeedableRng;
+
+    const SESSION_ID: u32 = 0x6D19_EE7E;
+    const BLOCK_SIZE: u32 = 100;
+    const CLIENT_ID: u32 = 7;
+
+    fn server_addr() -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 4011)
+    }
+
+    fn params(content_size: u64) -> SessionParams {
+        SessionParams {
+            session_id: SESSION_ID,
+            group: "239.255.1.1:5000".parse().unwrap(),
+            server: server_addr(),
+            content_size,
+            block_size: BLOCK_SIZE,
+            total_blocks: content_size.div_ceil(u64::from(BLOCK_SIZE)),
+        }
+    }
+
+    fn config(content_size: u64) -> ClientConfig {
+        ClientConfig {
+            params: params(content_size),
+            client_name: "A-VERY-LONG-MACHINE-NAME".into(),
+            local_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            mac_address: vec![0, 0x15, 0x5d, 1, 2, 3],
+            user_sid: Some(vec![1, 2, 3, 4]),
+            cache_size: 1 << 20,
+            join_timeout: Duration::from_secs(5),
+            first_data_timeout: Duration::from_secs(10),
+            inactivity_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// A scripted server on a virtual clock.
+    struct Harness {
+        client: Client,
+        start: Instant,
+        now: Instant,
+        server_time: u64,
+        session_id: u32,
+    }
+
+    fn decode(bytes: &[u8]) -> Packet<'_> {
+        Packet::decode(bytes).expect("the client sends valid packets")
+    }
+
+    fn block_payload(content_size: u64, block: u64) -> Vec<u8> {
+        let offset = (block - 1) * u64::from(BLOCK_SIZE);
+        let len = content_size
+            .saturating_sub(offset)
+            .min(u64::from(BLOCK_SIZE));
+        let data: Vec<u8> = (0..len)
+            .map(|i| (block as u8).wrapping_add(i as u8))
+            .collect();
+        MaPacket::Data(ma::DataBlock {
+            block_number: block,
+            data: &data,
+        })
+        .encode()
+    }
+
+    fn data_body(
+        seq: u64,
+        trail: u64,
+        master: u32,
+        payload: &[u8],
+        fw_lead: Option<u64>,
+    ) -> mt::DataPacket<'_> {
+        mt::DataPacket {
+            client_id: master,
+            odata_seq_no: seq,
+            trail_odata_seq_no: trail,
+            data: payload,
+            fw_lead_seq_no: fw_lead,
+        }
+    }
+
+    fn spm(seq: u64, master: u32, min: u16, max: u16, trail: u64, lead: u64) -> Body<'static> {
+        Body::Spm(mt::Spm {
+            spm_seq_no: seq,
+            master_client_id: master,
+            min_nack_backoff: min,
+            max_nack_backoff: max,
+            trail_odata_seq_no: trail,
+            lead_odata_seq_no: lead,
+            rtt: 1,
+        })
+    }
+
+    impl Harness {
+        fn new(content_size: u64) -> Self {
+            Self::with_config(config(content_size))
+        }
+
+        fn with_config(config: ClientConfig) -> Self {
+            let start = Instant::now();
+            Self {
+                client: Client::new(config, start, SmallRng::seed_from_u64(42)),
+                start,
+                now: start,
+                server_time: 1000,
+                session_id: SESSION_ID,
+            }
+        }
+
+        fn encode(&mut self, body: Body<'_>) -> Vec<u8> {
+            self.server_time += 1;
+            Packet {
+                security: Security::Checksum,
+                session_id: self.session_id,
+                sender_time: self.server_time,
+                body,
+            }
+            .encode()
+        }
+
+        /// Feeds one packet; returns (block, offset, data) when a block was delivered.
+        fn feed(&mut self, body: Body<'_>) -> Option<(u64, u64, Vec<u8>)> {
+            let bytes = self.encode(body);
+            self.feed_raw(&bytes)
+        }
+
+        fn feed_raw(&mut self, bytes: &[u8]) -> Option<(u64, u64, Vec<u8>)> {
+            self.client
+                .handle_datagram(self.now, server_addr(), bytes)
+                .map(|d| (d.block_number, d.offset, d.data.to_vec()))
+        }
+
+        fn odata(
+            &mut self,
+            seq: u64,
+            trail: u64,
+            master: u32,
+            block: u64,
+        ) -> Option<(u64, u64, Vec<u8>)> {
+            let payload = block_payload(self.client.config.params.content_size, block);
+            self.feed(Body::OData(data_body(seq, trail, master, &payload, None)))
+        }
+
+        fn rdata(
+            &mut self,
+            seq: u64,
+            trail: u64,
+            master: u32,
+            block: u64,
+        ) -> Option<(u64, u64, Vec<u8>)> {
+            let payload = block_payload(self.client.config.params.content_size, block);
+            self.feed(Body::RData(data_body(seq, trail, master, &payload, None)))
+        }
+
+        /// Drains every queued datagram.
+        fn sent(&mut self) -> Vec<Vec<u8>> {
+            let mut out = Vec::new();
+            let mut buf = Vec::new();
+            while let Some(to) = self.client.poll_transmit(&mut buf) {
+                assert!(buf.len() <= 1400, "datagram of {} bytes", buf.len());
+                out.push(std::mem::take(&mut buf));
+                let _ = to;
+            }
+            out
+        }
+
+        /// Runs every timer up to `now + by`.
+        fn advance(&mut self, by: Duration) {
+            let until = self.now + by;
+            while let Some(at) = self.client.poll_timeout() {
+                if at > until {
+                    break;
+                }
+                self.now = self.now.max(at);
+                self.client.handle_timeout(self.now);
+            }
+            self.now = until;
+        }
+
+        /// Runs timers until a datagram is queued; returns it with the time it was sent at.
+        fn next_sent_within(&mut self, limit: Duration) -> Option<(Duration, Vec<u8>)> {
+            let until = self.now + limit;
+            loop {
+                if let Some(first) = self.sent().into_iter().next() {
+                    return Some((self.now - self.start, first));
+                }
+                let at = self.client.poll_timeout()?;
+                if at > until {
+                    self.now = until;
+                    return None;
+                }
+                self.now = self.now.max(at);
+                self.client.handle_timeout(self.now);
+            }
+        }
+
+        fn events(&mut self) -> Vec<ClientEvent> {
+            std::iter::from_fn(|| self.client.poll_event()).collect()
+        }
+
+        /// JOINACK with the given back-offs; the QCR and events are drained.
+        fn join(&mut self, min: u16, max: u16) {
+            self.sent();
+            self.feed(Body::JoinAck(mt::JoinAck {
+                client_id: CLIENT_ID,
+                min_nack_backoff: min,
+                max_nack_backoff: max,
+                rtt: 0,
+                client_time: 0,
+            }));
+            self.sent();
+            self.events();
+        }
+    }
+
+    fn opcodes(sent: &[Vec<u8>]) -> Vec<mt::OpCode> {
+        sent.iter().map(|b| decode(b).body.opcode()).collect()
+    }
+
+    fn leave_of(bytes: &[u8]) -> (u32, mt::Leave) {
+        let packet = decode(bytes);
+        match packet.body {
+            Body::Leave(leave) => (packet.session_id, leave),
+            other => panic!("expected LEAVE, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn join_fields_and_retransmit_every_500ms() {
+        let mut h = Harness::new(1000);
+        let sent = h.sent();
+        assert_eq!(sent.len(), 1);
+        let packet = decode(&sent[0]);
+        assert_eq!(packet.security, Security::Checksum);
+        assert_eq!(packet.session_id, SESSION_ID);
+        assert_eq!(packet.sender_time, 0);
+        let Body::Join(join) = packet.body else {
+            panic!("not a JOIN")
+        };
+        assert_eq!(join.client_name, "A-VERY-LONG-MAC");
+        assert_eq!(join.ip_address, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(join.mac_address, &[0, 0x15, 0x5d, 1, 2, 3]);
+        assert_eq!(join.user_sid, Some(&[1u8, 2, 3, 4][..]));
+        assert_eq!(join.capabilities, Some(&[mt::CAP_MULTISTREAM][..]));
+
+        h.advance(Duration::from_millis(499));
+        assert!(h.sent().is_empty());
+        h.advance(Duration::from_millis(1));
+        let sent = h.sent();
+        assert_eq!(opcodes(&sent), [mt::OpCode::Join]);
+        assert_eq!(decode(&sent[0]).sender_time, 500);
+        h.advance(Duration::from_millis(500));
+        assert_eq!(opcodes(&h.sent()), [mt::OpCode::Join]);
+    }
+
+    #[test]
+    fn joinack_gets_a_qcr_and_stops_joining() {
+        let mut h = Harness::new(1000);
+        h.sent();
+        h.feed(Body::JoinAck(mt::JoinAck {
+            client_id: CLIENT_ID,
+            min_nack_backoff: 10,
+            max_nack_backoff: 20,
+            rtt: 0,
+            client_time: 0,
+        }));
+        let joinack_time = h.server_time;
+        let sent = h.sent();
+        assert_eq!(sent.len(), 1);
+        let Body::Qcr(qcr) = decode(&sent[0]).body else {
+            panic!("not a QCR")
+        };
+        assert_eq!(
+            (qcr.client_id, qcr.qcc_seq_no, qcr.backoff, qcr.server_time),
+            (CLIENT_ID, 0, 0, joinack_time)
+        );
+        assert_eq!(
+            (qcr.hi_odata_seq_no, qcr.loss_rate, qcr.app_data),
+            (0, 0, &[][..])
+        );
+        assert_eq!(
+            h.events(),
+            [ClientEvent::Joined {
+                client_id: CLIENT_ID
+            }]
+        );
+        assert_eq!(h.client.stats().client_id, Some(CLIENT_ID));
+        h.advance(Duration::from_secs(2));
+        assert!(h.sent().is_empty(), "no JOIN after the JOINACK");
+
+        // A repeated JOINACK means our QCR was lost: the QCR is repeated.
+        h.feed(Body::JoinAck(mt::JoinAck {
+            client_id: CLIENT_ID,
+            min_nack_backoff: 10,
+            max_nack_backoff: 20,
+            rtt: 0,
+            client_time: 0,
+        }));
+        let sent = h.sent();
+        let Body::Qcr(qcr) = decode(&sent[0]).body else {
+            panic!("not a QCR")
+        };
+        assert_eq!(qcr.server_time, h.server_time);
+        assert!(h.events().is_empty());
+    }
+
+    #[test]
+    fn join_timeout_finishes_without_leave() {
+        let mut h = Harness::new(1000);
+        h.advance(Duration::from_secs(5));
+        let sent = h.sent();
+        assert!(opcodes(&sent).iter().all(|&op| op == mt::OpCode::Join));
+        assert_eq!(sent.len(), 10, "JOIN at 0, 0.5, ..., 4.5 s");
+        assert_eq!(
+            h.events(),
+            [ClientEvent::Finished(ClientOutcome::TimedOut(
+                TimeoutPhase::Join
+            ))]
+        );
+        assert!(h.client.is_finished());
+        assert_eq!(h.client.poll_timeout(), None);
+    }
+
+    #[test]
+    fn qcc_answered_within_backoff_and_voluntary_qcr_every_20s() {
+        let mut h = Harness::new(1000);
+        h.join(10, 20);
+        h.odata(1, 1, 0, 1);
+        h.advance(Duration::from_secs(1));
+        h.sent();
+        h.feed(Body::Qcc(mt::Qcc {
+            qcc_seq_no: 5,
+            qcr_backoff: 300,
+        }));
+        let qcc_time = h.server_time;
+        let qcc_at = h.now;
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(300))
+            .expect("a QCR");
+        let waited = h.now - qcc_at;
+        let Body::Qcr(qcr) = decode(&bytes).body else {
+            panic!("not a QCR")
+        };
+        assert_eq!(qcr.qcc_seq_no, 5);
+        assert_eq!(qcr.server_time, qcc_time);
+        assert_eq!(u128::from(qcr.backoff), waited.as_millis());
+        assert_eq!(qcr.hi_odata_seq_no, 1);
+        assert_eq!(
+            MaPacket::decode(qcr.app_data).unwrap(),
+            MaPacket::Progress(ma::Progress {
+                time_in_session: 1,
+                progress: 10
+            })
+        );
+        // A stale QCC is dropped.
+        h.feed(Body::Qcc(mt::Qcc {
+            qcc_seq_no: 5,
+            qcr_backoff: 0,
+        }));
+        h.advance(Duration::from_millis(10));
+        assert!(h.sent().is_empty());
+        // Nothing for 20 s after that QCR: a voluntary QCR.
+        let (at, bytes) = h
+            .next_sent_within(Duration::from_secs(21))
+            .expect("voluntary QCR");
+        assert_eq!(at, (qcc_at - h.start) + waited + FORCE_QCC_INTERVAL);
+        let Body::Qcr(qcr) = decode(&bytes).body else {
+            panic!("not a QCR")
+        };
+        assert_eq!((qcr.qcc_seq_no, qcr.backoff, qcr.server_time), (0, 0, 0));
+        assert!(matches!(
+            MaPacket::decode(qcr.app_data),
+            Ok(MaPacket::Progress(_))
+        ));
+    }
+
+    #[test]
+    fn pollack_reports_missing_block_ranges() {
+        let mut h = Harness::new(1000);
+        h.join(10, 20);
+        for (seq, block) in [(1, 1), (2, 2), (3, 5)] {
+            assert!(h.odata(seq, 1, 0, block).is_some());
+        }
+        h.sent();
+        let srvcir = MaPacket::SrvCir.encode();
+        h.feed(Body::Poll(mt::Poll {
+            poll_seq_no: 3,
+            backoff: 50,
+            app_data: &srvcir,
+        }));
+        let poll_at = h.now;
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(50))
+            .expect("a POLLACK");
+        assert!(h.now - poll_at <= Duration::from_millis(50));
+        let Body::PollAck(ack) = decode(&bytes).body else {
+            panic!("not a POLLACK")
+        };
+        assert_eq!((ack.client_id, ack.poll_seq_no), (CLIENT_ID, 3));
+        let MaPacket::CntCir(cir) = MaPacket::decode(ack.app_data).unwrap() else {
+            panic!("not a CNTCIR")
+        };
+        assert_eq!(cir.progress, 30);
+        let ranges: Vec<_> = cir.ranges.iter().map(|r| (r.start, r.end)).collect();
+        assert_eq!(ranges, [(3, 4), (6, 10)]);
+        assert_eq!(h.client.missing_block_ranges(64), ranges);
+        // Stale POLL: no answer.
+        h.feed(Body::Poll(mt::Poll {
+            poll_seq_no: 2,
+            backoff: 0,
+            app_data: &srvcir,
+        }));
+        h.advance(Duration::from_millis(5));
+        assert!(h.sent().is_empty());
+    }
+
+    #[test]
+    fn pollack_caps_ranges_at_64() {
+        let mut h = Harness::new(300 * u64::from(BLOCK_SIZE));
+        h.join(10, 20);
+        for k in 0..150u64 {
+            h.odata(k + 1, 1, 0, 2 * k + 1);
+        }
+        h.sent();
+        let srvcir = MaPacket::SrvCir.encode();
+        h.feed(Body::Poll(mt::Poll {
+            poll_seq_no: 1,
+            backoff: 0,
+            app_data: &srvcir,
+        }));
+        let (_, bytes) = h.next_sent_within(Duration::ZERO).expect("a POLLACK");
+        let Body::PollAck(ack) = decode(&bytes).body else {
+            panic!("not a POLLACK")
+        };
+        let MaPacket::CntCir(cir) = MaPacket::decode(ack.app_data).unwrap() else {
+            panic!("not a CNTCIR")
+        };
+        assert_eq!(cir.ranges.len(), ma::MAX_CNTCIR_RANGES);
+        assert_eq!((cir.ranges[0].start, cir.ranges[63].end), (2, 128));
+    }
+
+    #[test]
+    fn non_master_nacks_after_backoff_and_rearms() {
+        let mut h = Harness::new(10_000);
+        h.join(100, 300);
+        h.odata(1, 1, 0, 1);
+        h.odata(4, 1, 0, 4);
+        assert!(h.sent().is_empty(), "no immediate NACK for a non-master");
+        let gap_at = h.now;
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(300))
+            .expect("a NACK");
+        let delay = h.now - gap_at;
+        assert!(delay >= Duration::from_millis(100) && delay <= Duration::from_millis(300));
+        let Body::Nack(nack) = decode(&bytes).body else {
+            panic!("not a NACK")
+        };
+        assert_eq!(nack.client_id, CLIENT_ID);
+        assert_eq!(nack.hi_odata_seq_no, 4);
+        assert_eq!(nack.ranges, [SeqRange { start: 2, end: 3 }]);
+        assert!(nack.loss_rate > 0, "two losses were seen");
+        // Re-armed: repeats while the gap stays.
+        let sent_at = h.now;
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(300))
+            .expect("a second NACK");
+        assert!(h.now - sent_at >= Duration::from_millis(100));
+        assert!(matches!(decode(&bytes).body, Body::Nack(_)));
+        // Repaired: the timer fires once more and then stays quiet.
+        assert!(h.rdata(2, 1, 0, 2).is_some());
+        assert!(h.rdata(3, 1, 0, 3).is_some());
+        h.advance(Duration::from_secs(2));
+        assert!(h.sent().is_empty());
+        assert_eq!(h.client.stats().nacks_sent, 2);
+        assert_eq!(h.client.stats().rdata_packets, 2);
+    }
+
+    #[test]
+    fn master_acks_every_packet_and_nacks_at_once() {
+        let mut h = Harness::new(10_000);
+        h.join(100, 300);
+        h.feed(spm(1, CLIENT_ID, 100, 300, 0, 0));
+        assert_eq!(h.events(), [ClientEvent::MasterChanged { is_master: true }]);
+        assert!(h.client.stats().is_master);
+        let sent = h.sent();
+        let Body::Ack(ack) = decode(&sent[0]).body else {
+            panic!("not an ACK")
+        };
+        assert_eq!(
+            (ack.client_id, ack.odata_seq_no, ack.server_time),
+            (CLIENT_ID, 0, h.server_time)
+        );
+
+        h.odata(1, 1, CLIENT_ID, 1);
+        let sent = h.sent();
+        let Body::Ack(ack) = decode(&sent[0]).body else {
+            panic!("not an ACK")
+        };
+        assert_eq!(
+            (ack.odata_seq_no, ack.hi_odata_seq_no, ack.server_time),
+            (1, 1, h.server_time)
+        );
+
+        h.odata(3, 1, CLIENT_ID, 3);
+        let sent = h.sent();
+        let Body::Ack(ack) = decode(&sent[0]).body else {
+            panic!("not an ACK")
+        };
+        assert_eq!((ack.odata_seq_no, ack.hi_odata_seq_no), (1, 3));
+        assert_eq!(h.client.poll_timeout(), Some(h.now), "master NACKs at once");
+        h.advance(Duration::ZERO);
+        let sent = h.sent();
+        let Body::Nack(nack) = decode(&sent[0]).body else {
+            panic!("not a NACK")
+        };
+        assert_eq!(nack.ranges, [SeqRange { start: 2, end: 2 }]);
+
+        // FW_LEAD below the packet's seq: no ACK; at or above: ACK.
+        let payload = block_payload(10_000, 4);
+        h.feed(Body::OData(data_body(4, 1, CLIENT_ID, &payload, Some(3))));
+        assert!(h.sent().is_empty());
+        let payload = block_payload(10_000, 5);
+        h.feed(Body::OData(data_body(5, 1, CLIENT_ID, &payload, Some(5))));
+        assert_eq!(opcodes(&h.sent()), [mt::OpCode::Ack]);
+        // RDATA is ACKed too, and the repair moves the continuous point.
+        h.rdata(2, 1, CLIENT_ID, 2);
+        let sent = h.sent();
+        let Body::Ack(ack) = decode(&sent[0]).body else {
+            panic!("not an ACK")
+        };
+        assert_eq!(ack.odata_seq_no, 5);
+
+        // Another master named: we stop ACKing.
+        h.feed(spm(2, 99, 100, 300, 1, 5));
+        assert_eq!(
+            h.events(),
+            [ClientEvent::MasterChanged { is_master: false }]
+        );
+        h.odata(6, 1, 99, 6);
+        assert!(h.sent().is_empty());
+    }
+
+    #[test]
+    fn nack_carries_at_most_84_ranges() {
+        let mut h = Harness::new(1_000_000);
+        h.join(0, 0);
+        for k in 0..=100u64 {
+            h.odata(2 * k + 1, 1, 0, k + 1);
+        }
+        h.advance(Duration::ZERO);
+        let sent = h.sent();
+        let Body::Nack(nack) = decode(&sent[0]).body else {
+            panic!("not a NACK")
+        };
+        assert_eq!(nack.ranges.len(), MAX_NACK_RANGES);
+        assert_eq!(nack.ranges[0], SeqRange { start: 2, end: 2 });
+        // Repair the first 84 gaps: the next NACK carries the other 16.
+        for k in 1..=84u64 {
+            h.rdata(2 * k, 1, 0, 200 + k);
+        }
+        h.advance(MIN_NACK_REARM);
+        let sent = h.sent();
+        assert_eq!(sent.len(), 1, "one NACK per re-arm interval");
+        let Body::Nack(nack) = decode(&sent[0]).body else {
+            panic!("not a NACK")
+        };
+        assert_eq!(nack.ranges.len(), 16);
+        assert_eq!(
+            nack.ranges[0],
+            SeqRange {
+                start: 170,
+                end: 170
+            }
+        );
+    }
+
+    #[test]
+    fn spm_announces_missing_odata() {
+        let mut h = Harness::new(10_000);
+        h.join(50, 50);
+        h.odata(1, 1, 0, 1);
+        // The server says it has sent up to 5: 2..=5 are missing.
+        h.feed(spm(1, 0, 50, 50, 1, 5));
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(50))
+            .expect("a NACK");
+        let Body::Nack(nack) = decode(&bytes).body else {
+            panic!("not a NACK")
+        };
+        assert_eq!(nack.ranges, [SeqRange { start: 2, end: 5 }]);
+        // Trail > Lead is impossible.
+        let drops = h.client.stats().other_drops;
+        h.feed(spm(2, 0, 50, 50, 9, 5));
+        assert_eq!(h.client.stats().other_drops, drops + 1);
+        // Stale SPM: ignored.
+        h.feed(spm(1, CLIENT_ID, 50, 50, 1, 5));
+        assert!(!h.client.stats().is_master);
+    }
+
+    #[test]
+    fn late_joiner_ignores_odata_before_the_first_spm_lead() {
+        let mut h = Harness::new(10_000);
+        h.join(50, 50);
+        h.feed(spm(1, 0, 50, 50, 10, 20));
+        assert!(h.odata(15, 10, 0, 1).is_none());
+        assert!(h.odata(21, 10, 0, 2).is_some());
+        h.advance(Duration::from_secs(1));
+        assert!(
+            h.sent()
+                .iter()
+                .all(|b| !matches!(decode(b).body, Body::Nack(_)))
+        );
+        assert_eq!(h.client.stats().loss_rate, 0.0);
+    }
+
+    #[test]
+    fn completion_sends_leave_complete_after_bounded_delay() {
+        let mut h = Harness::new(250);
+        h.join(10, 80);
+        assert_eq!(
+            h.odata(1, 1, 0, 3),
+            Some((3, 200, block_payload(250, 3)[13..].to_vec()))
+        );
+        assert_eq!(
+            h.odata(2, 1, 0, 1).map(|d| (d.0, d.1, d.2.len())),
+            Some((1, 0, 100))
+        );
+        let last = h.odata(3, 1, 0, 2);
+        assert_eq!(last.map(|d| (d.0, d.1)), Some((2, 100)));
+        assert_eq!(h.client.stats().bytes_received, 250);
+        assert!(h.events().is_empty(), "Finished waits for the LEAVE");
+        let done_at = h.now;
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(80))
+            .expect("a LEAVE");
+        assert!(h.now - done_at <= Duration::from_millis(80));
+        let (session, leave) = leave_of(&bytes);
+        assert_eq!(session, SESSION_ID);
+        assert_eq!(leave.client_id, CLIENT_ID);
+        assert_eq!(leave.reason, LeaveReason::Complete);
+        assert_eq!(h.events(), [ClientEvent::Finished(ClientOutcome::Complete)]);
+        assert!(h.client.is_finished());
+        // Nothing more happens.
+        assert!(h.odata(4, 1, 0, 1).is_none());
+        h.advance(Duration::from_secs(60));
+        assert!(h.sent().is_empty() && h.events().is_empty());
+    }
+
+    #[test]
+    fn empty_content_completes_right_after_joinack() {
+        let mut h = Harness::new(0);
+        h.sent();
+        h.feed(Body::JoinAck(mt::JoinAck {
+            client_id: CLIENT_ID,
+            min_nack_backoff: 0,
+            max_nack_backoff: 0,
+            rtt: 0,
+            client_time: 0,
+        }));
+        assert_eq!(opcodes(&h.sent()), [mt::OpCode::Qcr]);
+        let at = h.now;
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(200))
+            .expect("a LEAVE");
+        assert!(h.now - at <= Duration::from_millis(MAX_LEAVE_DELAY_MS));
+        assert_eq!(leave_of(&bytes).1.reason, LeaveReason::Complete);
+        assert_eq!(
+            h.events(),
+            [
+                ClientEvent::Joined {
+                    client_id: CLIENT_ID
+                },
+                ClientEvent::Finished(ClientOutcome::Complete)
+            ]
+        );
+    }
+
+    #[test]
+    fn cancel_sends_leave_cancelled() {
+        let mut h = Harness::new(1000);
+        h.join(0, 0);
+        h.client.cancel(h.now);
+        let (_, bytes) = h
+            .next_sent_within(Duration::from_millis(200))
+            .expect("a LEAVE");
+        assert_eq!(leave_of(&bytes).1.reason, LeaveReason::Cancelled);
+        assert_eq!(
+            h.events(),
+            [ClientEvent::Finished(ClientOutcome::Cancelled)]
+        );
+        assert!(h.client.is_finished());
+        h.client.cancel(h.now);
+        assert!(h.events().is_empty(), "Finished only once");
+    }
+
+    #[test]
+    fn cancel_before_joinack_sends_no_leave() {
+        let mut h = Harness::new(1000);
+        h.sent();
+        h.client.cancel(h.now);
+        assert!(h.sent().is_empty());
+        assert_eq!(
+            h.events(),
+            [ClientEvent::Finished(ClientOutcome::Cancelled)]
+        );
+        assert!(h.client.is_finished());
+    }
+
+    #[test]
+    fn inactivity_sends_leave_inactive() {
+        let mut h = Harness::new(1000);
+        h.join(0, 0);
+        h.odata(1, 1, 0, 1);
+        h.advance(Duration::from_secs(20));
+        h.feed(spm(1, 0, 0, 0, 1, 1));
+        h.advance(Duration::from_millis(29_999));
+        assert!(h.events().is_empty(), "the SPM restarted the timer");
+        h.advance(Duration::from_millis(1));
+        let leave = h
+            .sent()
+            .into_iter()
+            .find(|b| matches!(decode(b).body, Body::Leave(_)));
+        let leave = match leave {
+            Some(bytes) => bytes,
+            None => {
+                h.next_sent_within(Duration::from_millis(200))
+                    .expect("a LEAVE")
+                    .1
+            }
+        };
+        assert_eq!(leave_of(&leave).1.reason, LeaveReason::Inactive);
+        assert_eq!(
+            h.events(),
+            [ClientEvent::Finished(ClientOutcome::TimedOut(
+                TimeoutPhase::Inactivity
+            ))]
+        );
+    }
+
+    #[test]
+    fn no_first_data_times_out() {
+        let mut h = Harness::new(1000);
+        h.join(0, 0);
+        h.advance(Duration::from_millis(9_999));
+        assert!(h.events().is_empty());
+        h.advance(Duration::from_millis(201));
+        let sent = h.sent();
+        assert_eq!(
+            leave_of(sent.last().unwrap()).1.reason,
+            LeaveReason::Inactive
+        );
+        assert_eq!(
+            h.events(),
+            [ClientEvent::Finished(ClientOutcome::TimedOut(
+                TimeoutPhase::FirstData
+            ))]
+        );
+    }
+
+    #[test]
+    fn kick_naming_us_ends_the_session_with_its_reason() {
+        for (byte, reason) in [
+            (0, KickReason::PolicyNotMet),
+            (1, KickReason::Fallback),
+            (2, KickReason::Fail),
+            (9, KickReason::Other(9)),
+        ] {
+            let mut h = Harness::new(1000);
+            h.join(0, 0);
+            h.feed(Body::Kick(mt::Kick {
+                clients: vec![(CLIENT_ID + 1, KickReason::Fail)],
+            }));
+            assert!(h.events().is_empty(), "someone else's KICK");
+            h.feed(Body::Kick(mt::Kick {
+                clients: vec![
+                    (3, KickReason::Fail),
+                    (CLIENT_ID, KickReason::from_u8(byte)),
+                ],
+            }));
+            assert_eq!(
+                h.events(),
+                [ClientEvent::Finished(ClientOutcome::Kicked(reason))]
+            );
+            assert!(h.sent().is_empty());
+            assert!(h.client.is_finished());
+        }
+    }
+
+    #[test]
+    fn demote_leaves_the_old_session_and_joins_the_lower_one() {
+        let mut h = Harness::new(1000);
+        h.join(0, 0);
+        h.feed(spm(1, CLIENT_ID, 0, 0, 0, 0));
+        h.odata(1, 1, CLIENT_ID, 1);
+        h.odata(2, 1, CLIENT_ID, 2);
+        h.sent();
+        h.events();
+        let lower_server = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 4012);
+        h.feed(Body::Demote(mt::Demote {
+            lower_session_id: 0x1234,
+            multicast_addr: "239.255.1.2".parse().unwrap(),
+            multicast_port: 5001,
+            unicast_addr: lower_server.ip(),
+            unicast_port: lower_server.port(),
+            clients: vec![3, CLIENT_ID],
+        }));
+        let expected = SessionParams {
+            session_id: 0x1234,
+            group: "239.255.1.2:5001".parse().unwrap(),
+            server: lower_server,
+            ..params(1000)
+        };
+        assert_eq!(
+            h.events(),
+            [
+                ClientEvent::MasterChanged { is_master: false },
+                ClientEvent::Demoted {
+                    params: expected.clone()
+                }
+            ]
+        );
+        assert_eq!(h.client.params(), &expected);
+        let mut buf = Vec::new();
+        assert_eq!(h.client.poll_transmit(&mut buf), Some(lower_server));
+        let join = decode(&buf);
+        assert_eq!(
+            (join.session_id, join.body.opcode()),
+            (0x1234, mt::OpCode::Join)
+        );
+        // The LEAVE for the old session follows within its delay, to the old server.
+        h.advance(Duration::from_millis(MAX_LEAVE_DELAY_MS));
+        let mut leaves = Vec::new();
+        while let Some(to) = h.client.poll_transmit(&mut buf) {
+            if let Body::Leave(leave) = decode(&buf).body {
+                leaves.push((to, decode(&buf).session_id, leave));
+            }
+        }
+        assert_eq!(
+            leaves,
+            [(
+                server_addr(),
+                SESSION_ID,
+                mt::Leave {
+                    client_id: CLIENT_ID,
+                    reason: LeaveReason::Cancelled
+                }
+            )]
+        );
+        assert_eq!(h.client.stats().client_id, None);
+        // Old-session packets no longer count; the lower session's JOINACK does.
+        let drops = h.client.stats().other_drops;
+        h.odata(3, 1, 0, 3);
+        assert_eq!(h.client.stats().other_drops, drops + 1);
+        h.session_id = 0x1234;
+        h.feed(Body::JoinAck(mt::JoinAck {
+            client_id: 55,
+            min_nack_backoff: 0,
+            max_nack_backoff: 0,
+            rtt: 0,
+            client_time: 0,
+        }));
+        assert_eq!(h.events(), [ClientEvent::Joined { client_id: 55 }]);
+        // Blocks received before the DEMOTE stay received.
+        assert_eq!(h.client.missing_block_ranges(64), [(3, 10)]);
+        assert!(h.odata(1, 1, 0, 1).is_none());
+        assert_eq!(h.client.stats().duplicate_blocks, 1);
+        assert!(h.odata(2, 1, 0, 3).is_some());
+    }
+
+    #[test]
+    fn cancel_right_after_demote_still_leaves_both_sessions() {
+        let mut h = Harness::new(1000);
+        h.join(0, 0);
+        h.feed(Body::Demote(mt::Demote {
+            lower_session_id: 0x1234,
+            multicast_addr: "239.255.1.2".parse().unwrap(),
+            multicast_port: 5001,
+            unicast_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            unicast_port: 4011,
+            clients: vec![CLIENT_ID],
+        }));
+        h.session_id = 0x1234;
+        h.join(0, 0);
+        h.client.cancel(h.now);
+        h.advance(Duration::from_millis(MAX_LEAVE_DELAY_MS));
+        let mut leaves: Vec<_> = h
+            .sent()
+            .iter()
+            .filter(|b| matches!(decode(b).body, Body::Leave(_)))
+            .map(|b| leave_of(b))
+            .collect();
+        leaves.sort_by_key(|(session, _)| *session);
+        assert_eq!(leaves.len(), 2);
+        assert_eq!(leaves[0].0, 0x1234);
+        assert_eq!(leaves[1].0, SESSION_ID);
+        assert!(
+            leaves
+                .iter()
+                .all(|(_, l)| l.reason == LeaveReason::Cancelled)
+        );
+        assert_eq!(
+            h.events(),
+            [ClientEvent::Finished(ClientOutcome::Cancelled)]
+        );
+        assert!(h.client.is_finished());
+    }
+
+    #[test]
+    fn odata_client_id_names_the_master() {
+        let mut h = Harness::new(1000);
+        h.join(0, 0);
+        h.odata(1, 1, CLIENT_ID, 1);
+        assert_eq!(h.events(), [ClientEvent::MasterChanged { is_master: true }]);
+        assert_eq!(opcodes(&h.sent()), [mt::OpCode::Ack]);
+        h.odata(2, 1, 0, 2);
+        assert_eq!(
+            h.events(),
+            [ClientEvent::MasterChanged { is_master: false }]
+        );
+        assert!(h.sent().is_empty());
+    }
+
+    #[test]
+    fn hostile_and_foreign_packets_are_counted_never_delivered() {
+        let mut h = Harness::new(250);
+        h.join(10, 20);
+        let good = h.encode(Body::OData(data_body(
+            1,
+            1,
+            0,
+            &block_payload(250, 1),
+            None,
+        )));
+
+        let mut bad_checksum = good.clone();
+        let last = bad_checksum.len() - 1;
+        bad_checksum[last] ^= 0xFF;
+        assert!(h.feed_raw(&bad_checksum).is_none());
+        assert_eq!(h.client.stats().checksum_drops, 1);
+
+        let mut drops = 0;
+        let mut expect_drop = |h: &mut Harness, delivered: Option<(u64, u64, Vec<u8>)>| {
+            drops += 1;
+            assert!(delivered.is_none());
+            assert_eq!(h.client.stats().other_drops, drops);
+        };
+        // Security type NONE.
+        let none = Packet {
+            security: Security::None,
+            ..decode(&good).clone()
+        }
+        .encode();
+        let delivered = h.feed_raw(&none);
+        expect_drop(&mut h, delivered);
+        // Wrong session id.
+        h.session_id = SESSION_ID + 1;
+        let delivered = h.odata(1, 1, 0, 1);
+        expect_drop(&mut h, delivered);
+        h.session_id = SESSION_ID;
+        // Wrong source address.
+        let other = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 4011);
+        let delivered = h
+            .client
+            .handle_datagram(h.now, other, &good)
+            .map(|d| (d.block_number, d.offset, d.data.to_vec()));
+        expect_drop(&mut h, delivered);
+        // Garbage and truncation.
+        let delivered = h.feed_raw(b"WD\x03garbage");
+        expect_drop(&mut h, delivered);
+        // Block 0, block > TotalBlocks, wrong lengths.
+        let zero = MaPacket::Data(ma::DataBlock {
+            block_number: 0,
+            data: &[0; 100],
+        })
+        .encode();
+        let delivered = h.feed(Body::OData(data_body(1, 1, 0, &zero, None)));
+        expect_drop(&mut h, delivered);
+        let beyond = block_payload(1000, 4);
+        let delivered = h.feed(Body::OData(data_body(2, 1, 0, &beyond, None)));
+        expect_drop(&mut h, delivered);
+        let short_middle = MaPacket::Data(ma::DataBlock {
+            block_number: 1,
+            data: &[0; 99],
+        })
+        .encode();
+        let delivered = h.feed(Body::OData(data_body(3, 1, 0, &short_middle, None)));
+        expect_drop(&mut h, delivered);
+        let long_last = MaPacket::Data(ma::DataBlock {
+            block_number: 3,
+            data: &[0; 100],
+        })
+        .encode();
+        let delivered = h.feed(Body::RData(data_body(4, 1, 0, &long_last, None)));
+        expect_drop(&mut h, delivered);
+        // Not an MA DATA packet at all.
+        let srvcir = MaPacket::SrvCir.encode();
+        let delivered = h.feed(Body::OData(data_body(5, 1, 0, &srvcir, None)));
+        expect_drop(&mut h, delivered);
+        // ODATA seq 0 and Trail > seq.
+        let delivered = h.odata(0, 0, 0, 1);
+        expect_drop(&mut h, delivered);
+        let delivered = h.odata(6, 7, 0, 1);
+        expect_drop(&mut h, delivered);
+        // Client-only opcodes.
+        let delivered = h.feed(Body::Leave(mt::Leave {
+            client_id: 1,
+            reason: LeaveReason::Complete,
+        }));
+        expect_drop(&mut h, delivered);
+
+        assert_eq!(h.client.stats().blocks_received, 0);
+        assert!(h.client.poll_event().is_none());
+        // The valid packet still works afterwards.
+        assert!(h.feed_raw(&good).is_some());
+    }
+
+    #[test]
+    fn packets_before_joinack_are_dropped() {
+        let mut h = Harness::new(250);
+        assert!(h.odata(1, 1, 0, 1).is_none());
+        assert_eq!(h.client.stats().other_drops, 1);
+        assert_eq!(h.client.stats().odata_packets, 0);
+    }
+
+    #[test]
+    fn invalid_session_sizes_accept_no_block() {
+        let mut config = config(250);
+        config.params.total_blocks = 2;
+        let mut h = Harness::with_config(config);
+        h.join(0, 0);
+        assert!(h.odata(1, 1, 0, 1).is_none());
+        assert_eq!(h.client.stats().other_drops, 1);
+        assert!(h.client.missing_block_ranges(64).is_empty());
+    }
+
+    #[test]
+    fn full_cache_sends_zero_nack_until_cache_done() {
+        let mut config = config(1000);
+        config.cache_size = 200;
+        let mut h = Harness::with_config(config);
+        h.join(10, 20);
+        assert!(h.odata(1, 1, 0, 1).is_some());
+        assert!(h.odata(2, 1, 0, 2).is_some());
+        assert!(h.sent().is_empty());
+        assert!(h.odata(3, 1, 0, 3).is_none());
+        let sent = h.sent();
+        let Body::Nack(nack) = decode(&sent[0]).body else {
+            panic!("not a NACK")
+        };
+        assert!(nack.ranges.is_empty());
+        assert_eq!(nack.client_id, CLIENT_ID);
+        assert_eq!(h.client.stats().cache_full_drops, 1);
+        assert_eq!(h.client.missing_block_ranges(64), [(3, 10)]);
+        // Duplicates neither use the cache nor trigger a zero NACK.
+        assert!(h.odata(4, 1, 0, 1).is_none());
+        assert!(h.sent().is_empty());
+        assert_eq!(h.client.stats().duplicate_blocks, 1);
+        h.client.cache_done(100);
+        assert_eq!(h.odata(5, 1, 0, 3).map(|d| d.0), Some(3));
+        h.client.cache_done(u64::MAX);
+        assert!(h.odata(6, 1, 0, 4).is_some());
+    }
+
+    #[test]
+    fn loss_rate_rises_with_gaps_and_decays_with_receptions() {
+        let mut h = Harness::new(100_000);
+        h.join(10, 20);
+        h.odata(1, 1, 0, 1);
+        assert_eq!(h.client.stats().loss_rate, 0.0);
+        h.odata(12, 1, 0, 2);
+        let after_gap = h.client.stats().loss_rate;
+        let expected = 1.0 - (1.0 - LOSS_RATE_ALPHA).powi(10);
+        assert!((after_gap - expected * (1.0 - LOSS_RATE_ALPHA)).abs() < 1e-12);
+        for seq in 13..100 {
+            h.odata(seq, 1, 0, seq);
+        }
+        assert!(h.client.stats().loss_rate < after_gap);
+        // A hostile jump does bounded work and stays within [0, 1].
+        h.feed(spm(1, 0, 10, 20, 1, u64::MAX));
+        let rate = h.client.stats().loss_rate;
+        assert!((0.0..=1.0).contains(&rate) && rate > 0.99);
+    }
+
+    /// A whole download over a lossy link against a minimal server: one ODATA per queued
+    /// block, SPMs, RDATA for every NACKed sequence number, and an MS-WDSMA round (POLL, then
+    /// the CNTCIR's missing blocks again) whenever the queue runs dry. The client must end
+    /// complete with the exact content.
+    #[test]
+    fn lossy_download_completes_with_exact_content() {
+        for seed in [7, 8, 9, 10] {
+            lossy_download(seed);
+        }
+    }
+
+    fn lossy_download(seed: u64) {
+        use rand::Rng;
+        let content_size = 5_050u64;
+        let total = content_size.div_ceil(u64::from(BLOCK_SIZE));
+        let mut h = Harness::new(content_size);
+        let mut link = SmallRng::seed_from_u64(seed);
+        let mut file = vec![0u8; content_size as usize];
+        let mut expected = vec![0u8; content_size as usize];
+        for block in 1..=total {
+            let payload = block_payload(content_size, block);
+            let offset = ((block - 1) * u64::from(BLOCK_SIZE)) as usize;
+            expected[offset..offset + payload.len() - 13].copy_from_slice(&payload[13..]);
+        }
+        h.join(5, 30);
+        let mut queue: VecDeque<u64> = (1..=total).collect();
+        // Index seq − 1 holds the block that ODATA seq carried.
+        let mut sent_blocks: Vec<u64> = Vec::new();
+        let (mut spm_seq, mut poll_seq, mut rounds) = (0u64, 0u64, 0);
+        let srvcir = MaPacket::SrvCir.encode();
+        let mut outcome = None;
+        for tick in 0..60_000u64 {
+            let mut incoming: Vec<Vec<u8>> = Vec::new();
+            if let Some(block) = queue.pop_front() {
+                sent_blocks.push(block);
+                let seq = sent_blocks.len() as u64;
+                let payload = block_payload(content_size, block);
+                incoming.push(h.encode(Body::OData(data_body(seq, 1, 0, &payload, None))));
+            } else if tick % 500 == 0 {
+                poll_seq += 1;
+                incoming.push(h.encode(Body::Poll(mt::Poll {
+                    poll_seq_no: poll_seq,
+                    backoff: 20,
+                    app_data: &srvcir,
+                })));
+            }
+            if tick % 20 == 0 {
+                spm_seq += 1;
+                let lead = sent_blocks.len() as u64;
+                incoming.push(h.encode(spm(spm_seq, 0, 5, 30, 1, lead)));
+            }
+            for sent in h.sent() {
+                match decode(&sent).body {
+                    Body::Nack(nack) => {
+                        for range in nack.ranges {
+                            let last = range.end.min(sent_blocks.len() as u64);
+                            for seq in range.start.max(1)..=last {
+                                let block = sent_blocks[(seq - 1) as usize];
+                                let payload = block_payload(content_size, block);
+                                let body = Body::RData(data_body(seq, 1, 0, &payload, None));
+                                incoming.push(h.encode(body));
+                            }
+                        }
+                    }
+                    Body::PollAck(ack) => {
+                        rounds += 1;
+                        if let Ok(MaPacket::CntCir(cir)) = MaPacket::decode(ack.app_data) {
+                            for range in cir.ranges {
+                                queue.extend(range.start..=range.end);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for datagram in incoming {
+                if link.random_bool(0.2) {
+                    continue;
+                }
+                if let Some((_, offset, data)) = h.feed_raw(&datagram) {
+                    let offset = offset as usize;
+                    file[offset..offset + data.len()].copy_from_slice(&data);
+                    h.client.cache_done(data.len() as u64);
+                }
+            }
+            h.advance(Duration::from_millis(1));
+            if let Some(ClientEvent::Finished(end)) = h.events().into_iter().last() {
+                outcome = Some(end);
+                break;
+            }
+        }
+        assert_eq!(
+            outcome,
+            Some(ClientOutcome::Complete),
+            "missing {:?} after {rounds} rounds",
+            h.client.missing_block_ranges(8)
+        );
+        assert!(file == expected, "reassembled content differs");
+        let stats = h.client.stats();
+        assert_eq!(
+            (stats.blocks_received, stats.bytes_received),
+            (total, content_size)
+        );
+        assert!(stats.rdata_packets > 0 && stats.nacks_sent > 0);
+        assert!(stats.loss_rate > 0.0 && stats.loss_rate < 1.0);
+    }
+
+    fn arbitrary_body() -> impl Strategy<Value = (u8, u64, u64, u64, u32, u16)> {
+        (0u8..10, 0u64..40, 0u64..40, 0u64..15, 0u32..10, 0u16..50)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Random packet sequences, random bytes and random time steps: no panic, every
+        /// delivery is a real block at its offset, and Finished comes at most once, last.
+        #[test]
+        fn arbitrary_datagram_sequences_never_panic(
+            steps in proptest::collection::vec(
+                (arbitrary_body(), proptest::collection::vec(any::<u8>(), 0..64), 0u64..3000),
+                1..120,
+            ),
+            seed in any::<u64>(),
+        ) {
+            let content = 1234u64;
+            let mut h = Harness::new(content);
+            h.client = Client::new(config(content), h.start, SmallRng::seed_from_u64(seed));
+            let mut finished = 0;
+            for ((kind, a, b, block, id, backoff), noise, wait) in steps {
+                let srvcir = MaPacket::SrvCir.encode();
+                let payload = block_payload(content, block.max(1));
+                let body = match kind {
+                    0 => Body::JoinAck(mt::JoinAck { client_id: id, min_nack_backoff: backoff, max_nack_backoff: backoff / 2, rtt: 0, client_time: 0 }),
+                    1 => Body::Qcc(mt::Qcc { qcc_seq_no: a, qcr_backoff: backoff }),
+                    2 => Body::Poll(mt::Poll { poll_seq_no: a, backoff, app_data: &srvcir }),
+                    3 => spm(a, id, backoff, backoff, b, a),
+                    4 => Body::OData(data_body(a, b, id, &payload, (a % 3 == 0).then_some(b))),
+                    5 => Body::RData(data_body(a, b, id, &payload, None)),
+                    6 => Body::Kick(mt::Kick { clients: vec![(id, KickReason::from_u8(backoff as u8))] }),
+                    7 => Body::Demote(mt::Demote {
+                        lower_session_id: SESSION_ID,
+                        multicast_addr: "239.255.1.2".parse().unwrap(),
+                        multicast_port: 5001,
+                        unicast_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                        unicast_port: 4011,
+                        clients: vec![id],
+                    }),
+                    8 => Body::Ncf(mt::Ncf { ranges: vec![SeqRange { start: a, end: b }] }),
+                    _ => Body::OData(data_body(a, b, id, &noise, None)),
+                };
+                let bytes = h.encode(body);
+                for datagram in [&bytes[..], &noise[..]] {
+                    if let Some((number, offset, data)) = h.feed_raw(datagram) {
+                        prop_assert!((1..=13).contains(&number));
+                        prop_assert_eq!(offset, (number - 1) * 100);
+                        prop_assert_eq!(data.len() as u64, content.min(offset + 100) - offset);
+                    }
+                }
+                if wait == 0 {
+                    h.client.cancel(h.now);
+                }
+                h.advance(Duration::from_millis(wait));
+                h.sent();
+                for event in h.events() {
+                    prop_assert_eq!(finished, 0, "an event after Finished");
+                    if matches!(event, ClientEvent::Finished(_)) {
+                        finished += 1;
+                    }
+                }
+                h.client.cache_done(100);
+            }
+        }
     }
 }
