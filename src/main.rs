@@ -12,11 +12,17 @@ fn main() {
                 error.exit()
             }
             _ => {
-                // One line: clap's first line, without the usage block that follows it.
+                // One line: clap's message (which may list missing arguments on the lines
+                // after it) without the usage block and hints that follow a blank line.
                 let rendered = error.render().to_string();
-                let first = rendered.lines().next().unwrap_or("invalid arguments").trim();
-                let first = first.strip_prefix("error: ").unwrap_or(first);
-                eprintln!("wdsmc: error: {first} (see 'wdsmc --help')");
+                let message: Vec<&str> = rendered
+                    .lines()
+                    .take_while(|line| !line.trim().is_empty() && !line.starts_with("Usage:"))
+                    .map(str::trim)
+                    .collect();
+                let message = message.join(" ");
+                let message = message.strip_prefix("error: ").unwrap_or(&message);
+                eprintln!("wdsmc: error: {message} (see 'wdsmc --help')");
                 std::process::exit(ExitCode::Usage.as_i32());
             }
         },

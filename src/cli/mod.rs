@@ -25,7 +25,7 @@ use crate::transport::InterfaceSpec;
 /// Downloads files from Windows Deployment Services (WDS) multicast namespaces, and serves
 /// folders as WDS-compatible multicast namespaces.
 #[derive(Debug, Parser)]
-#[command(name = "wdsmc", version, about, after_help = exit::exit_code_help(), propagate_version = true)]
+#[command(name = "wdsmc", version, after_help = exit::exit_code_help(), propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Commands,
