@@ -21,7 +21,14 @@ fn stderr_of(output: &Output) -> String {
 #[test]
 fn usage_errors_exit_2_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let source = ["--server", "127.0.0.1:9", "--namespace", "n", "--object", "o.bin"];
+    let source = [
+        "--server",
+        "127.0.0.1:9",
+        "--namespace",
+        "n",
+        "--object",
+        "o.bin",
+    ];
     let cases: Vec<Vec<&str>> = vec![
         vec!["get"],
         vec!["frobnicate"],
@@ -39,7 +46,11 @@ fn usage_errors_exit_2_with_one_line() {
         let output = wdsmc(&args, dir.path());
         let stderr = stderr_of(&output);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?} should print one line: {stderr}");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{args:?} should print one line: {stderr}"
+        );
         assert!(stderr.starts_with("wdsmc: error: "), "{args:?}: {stderr}");
         assert!(output.stdout.is_empty(), "{args:?} printed on stdout");
     }
@@ -48,21 +59,42 @@ fn usage_errors_exit_2_with_one_line() {
 #[test]
 fn bad_values_are_named_in_the_error() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["get", "--server", "h", "--namespace", "n", "--object", "o", "--cache-size", "12Q"];
+    let args = [
+        "get",
+        "--server",
+        "h",
+        "--namespace",
+        "n",
+        "--object",
+        "o",
+        "--cache-size",
+        "12Q",
+    ];
     let stderr = stderr_of(&wdsmc(&args, dir.path()));
-    assert!(stderr.contains("12Q") && stderr.contains("--cache-size"), "{stderr}");
+    assert!(
+        stderr.contains("12Q") && stderr.contains("--cache-size"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn help_lists_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [vec!["--help"], vec!["get", "--help"], vec!["serve", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["get", "--help"],
+        vec!["serve", "--help"],
+    ] {
         let output = wdsmc(&args, dir.path());
         assert_eq!(output.status.code(), Some(0), "{args:?}");
         let help = String::from_utf8_lossy(&output.stdout);
         assert!(help.contains("Exit codes:"), "{args:?}: {help}");
         for code in ["0", "1", "2", "3", "4", "5", "6", "7", "8", "130"] {
-            assert!(help.lines().any(|l| l.trim_start().starts_with(&format!("{code} "))), "{args:?} lacks {code}");
+            assert!(
+                help.lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{code} "))),
+                "{args:?} lacks {code}"
+            );
         }
     }
 }
@@ -73,18 +105,41 @@ fn existing_target_is_refused_before_any_network_activity() {
     std::fs::write(dir.path().join("image.wim"), b"keep me").unwrap();
     // Port 9 on loopback has no server: were the target not checked first, this would wait
     // for the start timeout and exit 6.
-    let base = ["get", "--server", "127.0.0.1:9", "--namespace", "n", "--start-timeout", "3s", "--progress", "none"];
-    for extra in [vec!["--object", "sources/image.wim"], vec!["--object", "other", "-o", "image.wim"]] {
+    let base = [
+        "get",
+        "--server",
+        "127.0.0.1:9",
+        "--namespace",
+        "n",
+        "--start-timeout",
+        "3s",
+        "--progress",
+        "none",
+    ];
+    for extra in [
+        vec!["--object", "sources/image.wim"],
+        vec!["--object", "other", "-o", "image.wim"],
+    ] {
         let args = [&base[..], &extra[..]].concat();
         let started = Instant::now();
         let output = wdsmc(&args, dir.path());
         let stderr = stderr_of(&output);
         assert_eq!(output.status.code(), Some(3), "{args:?}: {stderr}");
-        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            started.elapsed()
+        );
         assert!(stderr.contains("--force"), "{stderr}");
         assert!(!stderr.contains("complete"), "{stderr}");
-        assert_eq!(std::fs::read(dir.path().join("image.wim")).unwrap(), b"keep me");
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(
+            std::fs::read(dir.path().join("image.wim")).unwrap(),
+            b"keep me"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(leftovers.len(), 1, "unexpected files: {leftovers:?}");
     }
 }
@@ -92,7 +147,19 @@ fn existing_target_is_refused_before_any_network_activity() {
 #[test]
 fn stdout_output_takes_one_object_only() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["get", "--server", "127.0.0.1:9", "--namespace", "n", "--object", "a", "--object", "b", "-o", "-"];
+    let args = [
+        "get",
+        "--server",
+        "127.0.0.1:9",
+        "--namespace",
+        "n",
+        "--object",
+        "a",
+        "--object",
+        "b",
+        "-o",
+        "-",
+    ];
     let output = wdsmc(&args, dir.path());
     assert_eq!(output.status.code(), Some(2), "{}", stderr_of(&output));
 }
@@ -100,7 +167,17 @@ fn stdout_output_takes_one_object_only() {
 #[test]
 fn unusable_object_name_needs_an_output_path() {
     let dir = tempfile::tempdir().unwrap();
-    let args = ["get", "--server", "127.0.0.1:9", "--namespace", "n", "--object", "..", "--progress", "none"];
+    let args = [
+        "get",
+        "--server",
+        "127.0.0.1:9",
+        "--namespace",
+        "n",
+        "--object",
+        "..",
+        "--progress",
+        "none",
+    ];
     let output = wdsmc(&args, dir.path());
     let stderr = stderr_of(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
@@ -128,13 +205,20 @@ fn completions_and_man_pages_are_up_to_date() {
     }
     let man_dir = tempfile::tempdir().unwrap();
     clap_mangen::generate_to(wdsmc::cli::command(), man_dir.path()).unwrap();
-    let mut pages: Vec<_> = std::fs::read_dir(man_dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut pages: Vec<_> = std::fs::read_dir(man_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     pages.sort();
     for page in pages {
         let name = page.file_name().unwrap().to_owned();
         expected.push((root.join("man").join(name), std::fs::read(&page).unwrap()));
     }
-    assert!(expected.iter().any(|(path, _)| path.ends_with("man/wdsmc.1")));
+    assert!(
+        expected
+            .iter()
+            .any(|(path, _)| path.ends_with("man/wdsmc.1"))
+    );
 
     if std::env::var_os("WDSMC_UPDATE_ASSETS").is_some_and(|v| v == "1") {
         for (path, contents) in &expected {

@@ -35,17 +35,28 @@ impl Drop for TempFolder {
 
 pub fn run(args: DemoArgs) -> Result<(), Failure> {
     let mut rng = SmallRng::from_os_rng();
-    let folder = TempFolder(std::env::temp_dir().join(format!("wdsmc-demo-{}-{:08x}", std::process::id(), rng.next_u32())));
+    let folder = TempFolder(std::env::temp_dir().join(format!(
+        "wdsmc-demo-{}-{:08x}",
+        std::process::id(),
+        rng.next_u32()
+    )));
     let served = folder.0.join("served");
     let downloads = folder.0.join("downloads");
     for dir in [&served, &downloads] {
-        fs::create_dir_all(dir)
-            .map_err(|e| Failure::msg(ExitCode::Output, format!("cannot create {}: {e}", dir.display())))?;
+        fs::create_dir_all(dir).map_err(|e| {
+            Failure::msg(
+                ExitCode::Output,
+                format!("cannot create {}: {e}", dir.display()),
+            )
+        })?;
     }
     let digest = write_random_file(&served.join(OBJECT), args.size, &mut rng)
         .map_err(|e| Failure::msg(ExitCode::Output, format!("cannot write the demo file: {e}")))?;
 
-    let mut config = ServerConfig::new(vec![NamespaceConfig { name: NAMESPACE.into(), root: served.clone() }]);
+    let mut config = ServerConfig::new(vec![NamespaceConfig {
+        name: NAMESPACE.into(),
+        root: served.clone(),
+    }]);
     config.listen = IpAddr::V4(Ipv4Addr::LOCALHOST);
     config.msi_port = 0;
     config.group_range_v4 = (Ipv4Addr::new(239, 255, 77, 0), 24);
@@ -63,7 +74,9 @@ pub fn run(args: DemoArgs) -> Result<(), Failure> {
         .map(|n| Job {
             label: format!("client {n}"),
             object: OBJECT.into(),
-            output: OutputPlan::File { target: downloads.join(format!("client-{n}.bin")) },
+            output: OutputPlan::File {
+                target: downloads.join(format!("client-{n}.bin")),
+            },
         })
         .collect();
     let labels: Vec<String> = jobs.iter().map(|j| j.label.clone()).collect();
@@ -83,7 +96,10 @@ pub fn run(args: DemoArgs) -> Result<(), Failure> {
     let code = run_jobs(jobs, &options, reporter);
     server.shutdown();
     if code != ExitCode::Success {
-        return Err(Failure::msg(code, format!("the demo failed (exit status {code})")));
+        return Err(Failure::msg(
+            code,
+            format!("the demo failed (exit status {code})"),
+        ));
     }
     eprintln!(
         "wdsmc demo: {} clients each received {} in {:.1}s; every SHA-256 matched {}",
@@ -95,7 +111,11 @@ pub fn run(args: DemoArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn write_random_file(path: &std::path::Path, size: u64, rng: &mut SmallRng) -> std::io::Result<[u8; 32]> {
+fn write_random_file(
+    path: &std::path::Path,
+    size: u64,
+    rng: &mut SmallRng,
+) -> std::io::Result<[u8; 32]> {
     let mut file = std::io::BufWriter::new(fs::File::create(path)?);
     let mut hasher = Sha256::new();
     let mut chunk = vec![0u8; 1 << 20];

@@ -33,15 +33,39 @@ pub enum ExitCode {
 /// `(status, meaning)` rows, in order, for help texts and documentation.
 pub const EXIT_CODE_TABLE: &[(ExitCode, &str)] = &[
     (ExitCode::Success, "success"),
-    (ExitCode::Internal, "internal error, or the server sent an impossible session description"),
-    (ExitCode::Usage, "usage error (bad arguments, terminal stdout for -o -, unsupported auth)"),
-    (ExitCode::Output, "output error (create, write, disk full, rename, existing file without --force, closed pipe)"),
-    (ExitCode::NetworkSetup, "network setup error (bind, multicast join, no such interface)"),
-    (ExitCode::Refused, "refused by the server (its error code is printed)"),
+    (
+        ExitCode::Internal,
+        "internal error, or the server sent an impossible session description",
+    ),
+    (
+        ExitCode::Usage,
+        "usage error (bad arguments, terminal stdout for -o -, unsupported auth)",
+    ),
+    (
+        ExitCode::Output,
+        "output error (create, write, disk full, rename, existing file without --force, closed pipe)",
+    ),
+    (
+        ExitCode::NetworkSetup,
+        "network setup error (bind, multicast join, no such interface)",
+    ),
+    (
+        ExitCode::Refused,
+        "refused by the server (its error code is printed)",
+    ),
     (ExitCode::Timeout, "timeout (the phase is printed)"),
-    (ExitCode::Kicked, "kicked by the server (the reason is printed)"),
-    (ExitCode::Integrity, "integrity failure (--sha256 mismatch; the file is deleted)"),
-    (ExitCode::Cancelled, "cancelled by Ctrl-C, SIGTERM, SIGHUP or console close"),
+    (
+        ExitCode::Kicked,
+        "kicked by the server (the reason is printed)",
+    ),
+    (
+        ExitCode::Integrity,
+        "integrity failure (--sha256 mismatch; the file is deleted)",
+    ),
+    (
+        ExitCode::Cancelled,
+        "cancelled by Ctrl-C, SIGTERM, SIGHUP or console close",
+    ),
 ];
 
 impl ExitCode {
@@ -91,11 +115,17 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: ExitCode, error: impl Into<anyhow::Error>) -> Self {
-        Self { code, error: Some(error.into()) }
+        Self {
+            code,
+            error: Some(error.into()),
+        }
     }
 
     pub fn msg(code: ExitCode, message: impl fmt::Display) -> Self {
-        Self { code, error: Some(anyhow::anyhow!("{message}")) }
+        Self {
+            code,
+            error: Some(anyhow::anyhow!("{message}")),
+        }
     }
 
     /// The failure has already been reported (for example per object).
@@ -112,21 +142,42 @@ mod tests {
 
     #[test]
     fn transport_errors_map_to_the_documented_codes() {
-        let timeout = TransportError::Timeout { phase: Phase::Join, after: Duration::from_secs(3) };
+        let timeout = TransportError::Timeout {
+            phase: Phase::Join,
+            after: Duration::from_secs(3),
+        };
         assert_eq!(ExitCode::for_transport_error(&timeout).as_i32(), 6);
-        assert_eq!(ExitCode::for_transport_error(&TransportError::Cancelled).as_i32(), 130);
-        let refused = TransportError::Refused { code: 0xC111_0001, message: "x".into() };
+        assert_eq!(
+            ExitCode::for_transport_error(&TransportError::Cancelled).as_i32(),
+            130
+        );
+        let refused = TransportError::Refused {
+            code: 0xC111_0001,
+            message: "x".into(),
+        };
         assert_eq!(ExitCode::for_transport_error(&refused).as_i32(), 5);
-        assert_eq!(ExitCode::for_transport_error(&TransportError::Network("x".into())).as_i32(), 4);
-        assert_eq!(ExitCode::for_transport_error(&TransportError::Consumer("x".into())).as_i32(), 3);
-        assert_eq!(ExitCode::for_transport_error(&TransportError::AuthNotSupported).as_i32(), 2);
+        assert_eq!(
+            ExitCode::for_transport_error(&TransportError::Network("x".into())).as_i32(),
+            4
+        );
+        assert_eq!(
+            ExitCode::for_transport_error(&TransportError::Consumer("x".into())).as_i32(),
+            3
+        );
+        assert_eq!(
+            ExitCode::for_transport_error(&TransportError::AuthNotSupported).as_i32(),
+            2
+        );
     }
 
     #[test]
     fn help_lists_every_code() {
         let help = exit_code_help();
         for (code, _) in EXIT_CODE_TABLE {
-            assert!(help.contains(&format!(" {} ", code.as_i32())), "missing {code}");
+            assert!(
+                help.contains(&format!(" {} ", code.as_i32())),
+                "missing {code}"
+            );
         }
     }
 }

@@ -20,7 +20,8 @@ use super::exit::{ExitCode, Failure};
 use super::progress::{JobOutcome, Reporter};
 use super::{GetArgs, signals};
 use crate::transport::{
-    Event, InterfaceSpec, Request, Session, SessionHandle, SessionInfo, Stats, Timeouts, TransportError,
+    Event, InterfaceSpec, Request, Session, SessionHandle, SessionInfo, Stats, Timeouts,
+    TransportError,
 };
 
 /// Blocks queued between a session's callback and its writer thread.
@@ -77,7 +78,12 @@ pub fn run(args: GetArgs) -> Result<(), Failure> {
         trace: args.trace.clone(),
     };
     let labels: Vec<String> = jobs.iter().map(|j| j.label.clone()).collect();
-    let reporter = Arc::new(Reporter::new(args.progress, args.quiet, args.verbose, &labels));
+    let reporter = Arc::new(Reporter::new(
+        args.progress,
+        args.quiet,
+        args.verbose,
+        &labels,
+    ));
     match run_jobs(jobs, &options, reporter) {
         ExitCode::Success => Ok(()),
         code => Err(Failure::reported(code)),
@@ -89,7 +95,10 @@ fn plan_jobs(args: &GetArgs) -> Result<Vec<Job>, Failure> {
     let objects = &args.object;
     if args.output.as_deref() == Some(Path::new("-")) {
         if objects.len() > 1 {
-            return Err(Failure::msg(ExitCode::Usage, "-o - streams one object; give a folder with -o for several objects"));
+            return Err(Failure::msg(
+                ExitCode::Usage,
+                "-o - streams one object; give a folder with -o for several objects",
+            ));
         }
         if io::stdout().is_terminal() {
             return Err(Failure::msg(
@@ -97,23 +106,40 @@ fn plan_jobs(args: &GetArgs) -> Result<Vec<Job>, Failure> {
                 "refusing to write binary data to a terminal; redirect stdout (-o - > FILE) or give -o FILE",
             ));
         }
-        return Ok(vec![Job { label: objects[0].clone(), object: objects[0].clone(), output: OutputPlan::Stdout }]);
+        return Ok(vec![Job {
+            label: objects[0].clone(),
+            object: objects[0].clone(),
+            output: OutputPlan::Stdout,
+        }]);
     }
     let mut jobs = Vec::with_capacity(objects.len());
     if objects.len() > 1 {
         let folder = args.output.clone().unwrap_or_else(|| PathBuf::from("."));
         fs::create_dir_all(&folder).map_err(|e| {
-            Failure::msg(ExitCode::Output, format!("cannot create output folder {}: {e}", folder.display()))
+            Failure::msg(
+                ExitCode::Output,
+                format!("cannot create output folder {}: {e}", folder.display()),
+            )
         })?;
         for object in objects {
             let target = folder.join(default_file_name(object)?);
-            if jobs.iter().any(|j: &Job| matches!(&j.output, OutputPlan::File { target: t } if *t == target)) {
+            if jobs
+                .iter()
+                .any(|j: &Job| matches!(&j.output, OutputPlan::File { target: t } if *t == target))
+            {
                 return Err(Failure::msg(
                     ExitCode::Usage,
-                    format!("two objects would both be written to {}; download them separately with -o", target.display()),
+                    format!(
+                        "two objects would both be written to {}; download them separately with -o",
+                        target.display()
+                    ),
                 ));
             }
-            jobs.push(Job { label: object.clone(), object: object.clone(), output: OutputPlan::File { target } });
+            jobs.push(Job {
+                label: object.clone(),
+                object: object.clone(),
+                output: OutputPlan::File { target },
+            });
         }
     } else {
         let object = &objects[0];
@@ -122,7 +148,11 @@ fn plan_jobs(args: &GetArgs) -> Result<Vec<Job>, Failure> {
             Some(path) => path.clone(),
             None => PathBuf::from(default_file_name(object)?),
         };
-        jobs.push(Job { label: object.clone(), object: object.clone(), output: OutputPlan::File { target } });
+        jobs.push(Job {
+            label: object.clone(),
+            object: object.clone(),
+            output: OutputPlan::File { target },
+        });
     }
     for job in &jobs {
         if let OutputPlan::File { target } = &job.output {
@@ -136,11 +166,17 @@ fn check_target(target: &Path, force: bool) -> Result<(), Failure> {
     match fs::symlink_metadata(target) {
         Ok(meta) if meta.is_dir() => Err(Failure::msg(
             ExitCode::Output,
-            format!("output {} is a folder; give a file name with -o", target.display()),
+            format!(
+                "output {} is a folder; give a file name with -o",
+                target.display()
+            ),
         )),
         Ok(_) if !force => Err(Failure::msg(
             ExitCode::Output,
-            format!("output file {} already exists; use --force to replace it or -o to choose another name", target.display()),
+            format!(
+                "output file {} already exists; use --force to replace it or -o to choose another name",
+                target.display()
+            ),
         )),
         _ => Ok(()),
     }
@@ -160,14 +196,27 @@ fn sanitised_name(object: &str) -> Option<String> {
     let last = object.rsplit(['/', '\\']).find(|part| !part.is_empty())?;
     let cleaned: String = last
         .chars()
-        .map(|c| if c.is_control() || matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*') { '_' } else { c })
+        .map(|c| {
+            if c.is_control() || matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     let cleaned = cleaned.trim().trim_end_matches('.').to_string();
-    if cleaned.is_empty() || cleaned == "." || cleaned == ".." { None } else { Some(cleaned) }
+    if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
+        None
+    } else {
+        Some(cleaned)
+    }
 }
 
 fn partial_path(target: &Path) -> PathBuf {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "download".into());
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "download".into());
     let parent = match target.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
@@ -199,7 +248,10 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
         Some(path) => match File::create(path) {
             Ok(file) => Some(Arc::new(Mutex::new(BufWriter::new(file)))),
             Err(e) => {
-                reporter.line(&format!("wdsmc: error: cannot create trace file {}: {e}", path.display()));
+                reporter.line(&format!(
+                    "wdsmc: error: cannot create trace file {}: {e}",
+                    path.display()
+                ));
                 return ExitCode::Output;
             }
         },
@@ -228,7 +280,11 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
     let mut sessions: Vec<Session> = Vec::new();
     for (index, (job, sink)) in jobs.into_iter().zip(sinks).enumerate() {
         partials.push(sink.partial_path().map(Path::to_path_buf));
-        let mut request = Request::new(options.server.clone(), options.namespace.clone(), job.object.clone());
+        let mut request = Request::new(
+            options.server.clone(),
+            options.namespace.clone(),
+            job.object.clone(),
+        );
         request.cache_size = options.cache_size;
         request.interface = options.interface.clone();
         request.timeouts = options.timeouts;
@@ -256,7 +312,10 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
                     force: options.force,
                     sha256: options.sha256,
                     reporter: reporter.clone(),
-                    done: DoneGuard { index, sender: Some(main_tx.clone()) },
+                    done: DoneGuard {
+                        index,
+                        sender: Some(main_tx.clone()),
+                    },
                 };
                 std::thread::Builder::new()
                     .name(format!("wdsmc-writer-{index}"))
@@ -284,7 +343,9 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
     while remaining > 0 {
         let message = match cancel_deadline {
             None => main_rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(deadline) => main_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())),
+            Some(deadline) => {
+                main_rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            }
         };
         match message {
             Ok(MainMessage::JobDone(index, outcome)) => {
@@ -310,7 +371,10 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
         if outcome.is_none() {
             if let Some(partial) = &partials[index] {
                 if options.keep_partial {
-                    reporter.line(&format!("wdsmc: partial data kept in {}", partial.display()));
+                    reporter.line(&format!(
+                        "wdsmc: partial data kept in {}",
+                        partial.display()
+                    ));
                 } else {
                     let _ = fs::remove_file(partial);
                 }
@@ -332,7 +396,12 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
     for session in sessions {
         session.close();
     }
-    outcomes.iter().flatten().map(|o| o.code).max().unwrap_or(ExitCode::Success)
+    outcomes
+        .iter()
+        .flatten()
+        .map(|o| o.code)
+        .max()
+        .unwrap_or(ExitCode::Success)
 }
 
 type TraceFile = Arc<Mutex<BufWriter<File>>>;
@@ -355,7 +424,10 @@ fn make_callback(
         }
         Event::ReceiveMetadata(_) => {}
         Event::ReceiveContents { offset, data } => {
-            let _ = to_writer.send(ToWriter::Data { offset, bytes: data.to_vec() });
+            let _ = to_writer.send(ToWriter::Data {
+                offset,
+                bytes: data.to_vec(),
+            });
         }
         Event::Progress(stats) => {
             *last_stats.lock().unwrap_or_else(|p| p.into_inner()) = Some(stats.clone());
@@ -366,7 +438,11 @@ fn make_callback(
                 reporter.notice(index, text);
             }
         }
-        Event::Trace { outgoing, peer, summary } => {
+        Event::Trace {
+            outgoing,
+            peer,
+            summary,
+        } => {
             let direction = if outgoing { "send" } else { "recv" };
             let timestamp = humantime::format_rfc3339_micros(SystemTime::now());
             if let Some(trace) = &trace {
@@ -447,12 +523,20 @@ impl Writer {
                     }
                 }
                 Ok(ToWriter::Done(result)) => break result,
-                Err(_) => break Err(TransportError::Internal("the session ended without a completion event".into())),
+                Err(_) => {
+                    break Err(TransportError::Internal(
+                        "the session ended without a completion event".into(),
+                    ));
+                }
             }
         };
         let stats = match &result {
             Ok(stats) => Some(stats.clone()),
-            Err(_) => self.last_stats.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            Err(_) => self
+                .last_stats
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         };
         let finished = match (output_error, result) {
             (Some(error), _) => Err((ExitCode::Output, error)),
@@ -472,7 +556,13 @@ impl Writer {
                 if let Some(kept) = self.sink.discard(delete) {
                     error.push_str(&format!("; partial data kept in {}", kept.display()));
                 }
-                JobOutcome { code, error: Some(error), stats, elapsed: started.elapsed(), destination: None }
+                JobOutcome {
+                    code,
+                    error: Some(error),
+                    stats,
+                    elapsed: started.elapsed(),
+                    destination: None,
+                }
             }
         };
         self.reporter.finish(self.index, &outcome);
@@ -482,7 +572,11 @@ impl Writer {
 
 /// Where a job's bytes go.
 enum Sink {
-    File { file: File, partial: PathBuf, target: PathBuf },
+    File {
+        file: File,
+        partial: PathBuf,
+        target: PathBuf,
+    },
     Stdout(InOrder),
 }
 
@@ -499,9 +593,16 @@ impl Sink {
                     .truncate(true)
                     .open(&partial)
                     .map_err(|e| {
-                        Failure::msg(ExitCode::Output, format!("cannot create {}: {e}", partial.display()))
+                        Failure::msg(
+                            ExitCode::Output,
+                            format!("cannot create {}: {e}", partial.display()),
+                        )
                     })?;
-                Ok(Sink::File { file, partial, target: target.clone() })
+                Ok(Sink::File {
+                    file,
+                    partial,
+                    target: target.clone(),
+                })
             }
         }
     }
@@ -515,9 +616,13 @@ impl Sink {
 
     fn prepare(&mut self, info: &SessionInfo) -> Result<(), String> {
         match self {
-            Sink::File { file, partial, .. } => file
-                .set_len(info.content_size)
-                .map_err(|e| format!("cannot size {} to {} bytes: {e}", partial.display(), info.content_size)),
+            Sink::File { file, partial, .. } => file.set_len(info.content_size).map_err(|e| {
+                format!(
+                    "cannot size {} to {} bytes: {e}",
+                    partial.display(),
+                    info.content_size
+                )
+            }),
             Sink::Stdout(stream) => {
                 stream.expected = Some(info.content_size);
                 Ok(())
@@ -526,11 +631,17 @@ impl Sink {
     }
 
     /// Stores one delivered block and releases it from the transport's cache once it is written.
-    fn accept(&mut self, offset: u64, bytes: Vec<u8>, handle: &SessionHandle) -> Result<(), String> {
+    fn accept(
+        &mut self,
+        offset: u64,
+        bytes: Vec<u8>,
+        handle: &SessionHandle,
+    ) -> Result<(), String> {
         match self {
             Sink::File { file, partial, .. } => {
-                write_at(file, &bytes, offset)
-                    .map_err(|e| format!("cannot write {} at offset {offset}: {e}", partial.display()))?;
+                write_at(file, &bytes, offset).map_err(|e| {
+                    format!("cannot write {} at offset {offset}: {e}", partial.display())
+                })?;
                 handle.complete_receive(offset, bytes.len() as u64);
                 Ok(())
             }
@@ -539,14 +650,30 @@ impl Sink {
     }
 
     /// Makes the finished data durable and visible; returns where it went.
-    fn finish(&mut self, sha256: Option<[u8; 32]>, force: bool) -> Result<String, (ExitCode, String)> {
+    fn finish(
+        &mut self,
+        sha256: Option<[u8; 32]>,
+        force: bool,
+    ) -> Result<String, (ExitCode, String)> {
         match self {
-            Sink::File { file, partial, target } => {
-                file.sync_all()
-                    .map_err(|e| (ExitCode::Output, format!("cannot sync {}: {e}", partial.display())))?;
+            Sink::File {
+                file,
+                partial,
+                target,
+            } => {
+                file.sync_all().map_err(|e| {
+                    (
+                        ExitCode::Output,
+                        format!("cannot sync {}: {e}", partial.display()),
+                    )
+                })?;
                 if let Some(expected) = sha256 {
-                    let actual = hash_file(partial)
-                        .map_err(|e| (ExitCode::Output, format!("cannot read back {}: {e}", partial.display())))?;
+                    let actual = hash_file(partial).map_err(|e| {
+                        (
+                            ExitCode::Output,
+                            format!("cannot read back {}: {e}", partial.display()),
+                        )
+                    })?;
                     if actual != expected {
                         return Err((ExitCode::Integrity, sha_mismatch(&expected, &actual)));
                     }
@@ -554,11 +681,21 @@ impl Sink {
                 if !force && fs::symlink_metadata(&*target).is_ok() {
                     return Err((
                         ExitCode::Output,
-                        format!("{} appeared during the download; use --force to replace it", target.display()),
+                        format!(
+                            "{} appeared during the download; use --force to replace it",
+                            target.display()
+                        ),
                     ));
                 }
                 fs::rename(&*partial, &*target).map_err(|e| {
-                    (ExitCode::Output, format!("cannot rename {} to {}: {e}", partial.display(), target.display()))
+                    (
+                        ExitCode::Output,
+                        format!(
+                            "cannot rename {} to {}: {e}",
+                            partial.display(),
+                            target.display()
+                        ),
+                    )
                 })?;
                 sync_parent(target);
                 Ok(target.display().to_string())
@@ -569,7 +706,10 @@ impl Sink {
                 match sha256 {
                     Some(expected) if expected != actual => Err((
                         ExitCode::Integrity,
-                        format!("{} (the data already went to stdout)", sha_mismatch(&expected, &actual)),
+                        format!(
+                            "{} (the data already went to stdout)",
+                            sha_mismatch(&expected, &actual)
+                        ),
                     )),
                     _ => Ok("-".into()),
                 }
@@ -595,7 +735,11 @@ impl Sink {
 }
 
 fn sha_mismatch(expected: &[u8; 32], actual: &[u8; 32]) -> String {
-    format!("SHA-256 mismatch: expected {}, got {}; the data was discarded", hex(expected), hex(actual))
+    format!(
+        "SHA-256 mismatch: expected {}, got {}; the data was discarded",
+        hex(expected),
+        hex(actual)
+    )
 }
 
 pub(super) fn hex(bytes: &[u8]) -> String {
@@ -628,7 +772,10 @@ fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
     while !bytes.is_empty() {
         let written = file.seek_write(bytes, offset)?;
         if written == 0 {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "the disk accepted no bytes"));
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "the disk accepted no bytes",
+            ));
         }
         bytes = &bytes[written..];
         offset += written as u64;
@@ -640,7 +787,11 @@ fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
 fn sync_parent(target: &Path) {
     #[cfg(unix)]
     if let Some(parent) = target.parent() {
-        let folder = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+        let folder = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
         if let Ok(dir) = File::open(folder) {
             let _ = dir.sync_all();
         }
@@ -675,7 +826,12 @@ impl InOrder {
         }
     }
 
-    fn accept(&mut self, offset: u64, bytes: Vec<u8>, handle: &SessionHandle) -> Result<(), String> {
+    fn accept(
+        &mut self,
+        offset: u64,
+        bytes: Vec<u8>,
+        handle: &SessionHandle,
+    ) -> Result<(), String> {
         let len = bytes.len() as u64;
         if offset > self.next {
             if self.pending.contains_key(&offset) {
@@ -729,7 +885,10 @@ impl InOrder {
         match self.expected {
             Some(size) if size != self.next => Err((
                 ExitCode::Internal,
-                format!("the stream ended at byte {} of {size}; {} bytes were still out of order", self.next, self.pending_bytes),
+                format!(
+                    "the stream ended at byte {} of {size}; {} bytes were still out of order",
+                    self.next, self.pending_bytes
+                ),
             )),
             _ => Ok(()),
         }
@@ -742,12 +901,24 @@ mod tests {
 
     #[test]
     fn default_names_are_safe() {
-        assert_eq!(sanitised_name("install.wim").as_deref(), Some("install.wim"));
-        assert_eq!(sanitised_name("sources/install.wim").as_deref(), Some("install.wim"));
-        assert_eq!(sanitised_name("boot\\x64\\boot.wim").as_deref(), Some("boot.wim"));
+        assert_eq!(
+            sanitised_name("install.wim").as_deref(),
+            Some("install.wim")
+        );
+        assert_eq!(
+            sanitised_name("sources/install.wim").as_deref(),
+            Some("install.wim")
+        );
+        assert_eq!(
+            sanitised_name("boot\\x64\\boot.wim").as_deref(),
+            Some("boot.wim")
+        );
         assert_eq!(sanitised_name("dir/").as_deref(), Some("dir"));
         assert_eq!(sanitised_name("a:b*c").as_deref(), Some("a_b_c"));
-        assert_eq!(sanitised_name("evil\u{7}name").as_deref(), Some("evil_name"));
+        assert_eq!(
+            sanitised_name("evil\u{7}name").as_deref(),
+            Some("evil_name")
+        );
         assert_eq!(sanitised_name(".."), None);
         assert_eq!(sanitised_name("x/.."), None);
         assert_eq!(sanitised_name("."), None);
@@ -761,6 +932,9 @@ mod tests {
         assert_eq!(partial.parent(), Some(Path::new("out")));
         let name = partial.file_name().unwrap().to_string_lossy().into_owned();
         assert!(name.starts_with(".install.wim.wdsmc-partial-"), "{name}");
-        assert_eq!(partial_path(Path::new("a.bin")).parent(), Some(Path::new(".")));
+        assert_eq!(
+            partial_path(Path::new("a.bin")).parent(),
+            Some(Path::new("."))
+        );
     }
 }

@@ -8,12 +8,17 @@ use super::units::format_bytes;
 use crate::transport::{Request, initiate};
 
 pub fn run(args: InfoArgs) -> Result<(), Failure> {
-    let mut request = Request::new(args.source.server.clone(), args.source.namespace.clone(), args.object.clone());
+    let mut request = Request::new(
+        args.source.server.clone(),
+        args.source.namespace.clone(),
+        args.object.clone(),
+    );
     request.interface = args.source.interface.clone();
     if let Some(limit) = args.source.start_timeout {
         request.timeouts.initiation = limit;
     }
-    let info = initiate(&request).map_err(|e| Failure::new(ExitCode::for_transport_error(&e), e))?;
+    let info =
+        initiate(&request).map_err(|e| Failure::new(ExitCode::for_transport_error(&e), e))?;
     if args.json {
         let description = json!({
             "server": info.server.to_string(),
@@ -34,8 +39,15 @@ pub fn run(args: InfoArgs) -> Result<(), Failure> {
         println!("group:        {}", info.group.ip());
         println!("port:         {}", info.group.port());
         println!("interface:    {}", info.local_address);
-        println!("session id:   {} (0x{:08X})", info.session_id, info.session_id);
-        println!("size:         {} bytes ({})", info.content_size, format_bytes(info.content_size));
+        println!(
+            "session id:   {} (0x{:08X})",
+            info.session_id, info.session_id
+        );
+        println!(
+            "size:         {} bytes ({})",
+            info.content_size,
+            format_bytes(info.content_size)
+        );
         println!("block size:   {} bytes", info.block_size);
         println!("total blocks: {}", info.total_blocks);
     }

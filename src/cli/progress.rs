@@ -71,7 +71,8 @@ impl Reporter {
             (ProgressMode::Json, _) => Style::Json,
             (ProgressMode::None, _) => Style::Silent,
         };
-        let multi = (style == Style::Bar).then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let multi = (style == Style::Bar)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         let now = Instant::now();
         let jobs = labels
             .iter()
@@ -122,7 +123,10 @@ impl Reporter {
             map.insert("schema".into(), json!(JSON_SCHEMA));
             map.insert("event".into(), json!(event));
             map.insert("object".into(), json!(object));
-            map.insert("time".into(), json!(humantime::format_rfc3339_millis(SystemTime::now()).to_string()));
+            map.insert(
+                "time".into(),
+                json!(humantime::format_rfc3339_millis(SystemTime::now()).to_string()),
+            );
         }
         let mut stderr = std::io::stderr().lock();
         let _ = writeln!(stderr, "{fields}");
@@ -188,8 +192,14 @@ impl Reporter {
                 bar.set_position(stats.bytes_received);
                 bar.set_message(stats_brief(stats));
             }
-            let interval = if self.style == Style::Json { JSON_INTERVAL } else { PLAIN_INTERVAL };
-            let due = state.last_line.is_none_or(|last| now.duration_since(last) >= interval);
+            let interval = if self.style == Style::Json {
+                JSON_INTERVAL
+            } else {
+                PLAIN_INTERVAL
+            };
+            let due = state
+                .last_line
+                .is_none_or(|last| now.duration_since(last) >= interval);
             if due {
                 state.last_line = Some(now);
             }
@@ -273,12 +283,20 @@ impl Reporter {
         let bytes = outcome.stats.as_ref().map_or(0, |s| s.bytes_received);
         let rate = format_rate(rate_of(bytes, outcome.elapsed));
         let time = format!("{:.1}s", outcome.elapsed.as_secs_f64());
-        let counters = outcome.stats.as_ref().map(|s| self.stats_summary(s)).unwrap_or_default();
+        let counters = outcome
+            .stats
+            .as_ref()
+            .map(|s| self.stats_summary(s))
+            .unwrap_or_default();
         match &outcome.error {
             None => self.line(&format!(
                 "wdsmc: {label}: complete, {} in {time} ({rate}){counters}{}",
                 format_bytes(bytes),
-                outcome.destination.as_ref().map(|d| format!(" -> {d}")).unwrap_or_default()
+                outcome
+                    .destination
+                    .as_ref()
+                    .map(|d| format!(" -> {d}"))
+                    .unwrap_or_default()
             )),
             Some(error) => self.line(&format!(
                 "wdsmc: {label}: failed after {} in {time}: {error}{counters}",
@@ -306,11 +324,16 @@ impl Reporter {
     }
 
     fn update_total(&self) {
-        let Some(total_bar) = &self.total_bar else { return };
+        let Some(total_bar) = &self.total_bar else {
+            return;
+        };
         let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
         total_bar.set_length(jobs.iter().map(|j| j.total).sum());
         total_bar.set_position(jobs.iter().map(|j| j.bytes).sum());
-        if jobs.iter().all(|j| j.bar.as_ref().is_some_and(|b| b.is_finished())) {
+        if jobs
+            .iter()
+            .all(|j| j.bar.as_ref().is_some_and(|b| b.is_finished()))
+        {
             total_bar.finish();
         }
     }
@@ -364,9 +387,17 @@ fn stats_json(stats: &Stats) -> Value {
 
 fn rate_of(bytes: u64, elapsed: Duration) -> f64 {
     let seconds = elapsed.as_secs_f64();
-    if seconds > 0.0 { bytes as f64 / seconds } else { 0.0 }
+    if seconds > 0.0 {
+        bytes as f64 / seconds
+    } else {
+        0.0
+    }
 }
 
 fn percent(done: u64, total: u64) -> f64 {
-    if total == 0 { 100.0 } else { done as f64 * 100.0 / total as f64 }
+    if total == 0 {
+        100.0
+    } else {
+        done as f64 * 100.0 / total as f64
+    }
 }

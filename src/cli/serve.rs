@@ -32,7 +32,10 @@ fn build_config(args: &ServeArgs) -> Result<ServerConfig, Failure> {
     let namespaces = args
         .namespace
         .iter()
-        .map(|(name, root)| NamespaceConfig { name: name.clone(), root: root.clone() })
+        .map(|(name, root)| NamespaceConfig {
+            name: name.clone(),
+            root: root.clone(),
+        })
         .collect();
     let mut config = ServerConfig::new(namespaces);
     config.listen = args.listen;

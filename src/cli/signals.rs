@@ -27,7 +27,12 @@ pub fn install() -> Result<(), Failure> {
             None => std::process::exit(ExitCode::Cancelled.as_i32()),
         }
     })
-    .map_err(|e| Failure::msg(ExitCode::Internal, format!("cannot install the Ctrl-C/SIGTERM handler: {e}")))
+    .map_err(|e| {
+        Failure::msg(
+            ExitCode::Internal,
+            format!("cannot install the Ctrl-C/SIGTERM handler: {e}"),
+        )
+    })
 }
 
 /// Sets what the first interrupt does. A signal that came before this runs it at once.

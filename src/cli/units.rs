@@ -10,10 +10,14 @@ use std::time::Duration;
 /// Parses a byte count such as `32MiB`, `512k` or `1G`.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let trimmed = text.trim();
-    let digits_end = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let digits_end = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
     let (digits, unit) = trimmed.split_at(digits_end);
     if digits.is_empty() {
-        return Err(format!("invalid size {text:?}: expected a whole number with an optional unit, like 512k, 32MiB or 1G"));
+        return Err(format!(
+            "invalid size {text:?}: expected a whole number with an optional unit, like 512k, 32MiB or 1G"
+        ));
     }
     let number: u64 = digits
         .parse()
@@ -46,9 +50,12 @@ pub fn parse_rate(text: &str) -> Result<u64, String> {
         .strip_suffix("/s")
         .or_else(|| trimmed.strip_suffix("/S"))
         .unwrap_or(trimmed);
-    let rate = parse_size(without_per_second).map_err(|e| format!("{e} (rates are bytes per second, e.g. 100MiB/s)"))?;
+    let rate = parse_size(without_per_second)
+        .map_err(|e| format!("{e} (rates are bytes per second, e.g. 100MiB/s)"))?;
     if rate == 0 {
-        return Err(format!("invalid rate {text:?}: must be more than 0 bytes per second"));
+        return Err(format!(
+            "invalid rate {text:?}: must be more than 0 bytes per second"
+        ));
     }
     Ok(rate)
 }
@@ -62,11 +69,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .map_err(|_| format!("invalid duration {text:?}: too large"))?;
         Duration::from_secs(seconds)
     } else {
-        humantime::parse_duration(trimmed)
-            .map_err(|e| format!("invalid duration {text:?}: {e}; use forms like 30s, 2m or 500ms"))?
+        humantime::parse_duration(trimmed).map_err(|e| {
+            format!("invalid duration {text:?}: {e}; use forms like 30s, 2m or 500ms")
+        })?
     };
     if duration.is_zero() {
-        return Err(format!("invalid duration {text:?}: must be longer than zero"));
+        return Err(format!(
+            "invalid duration {text:?}: must be longer than zero"
+        ));
     }
     Ok(duration)
 }
@@ -80,7 +90,11 @@ pub fn format_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// Formats a rate in bytes per second, e.g. `80.0 MiB/s`.
@@ -110,7 +124,16 @@ mod tests {
 
     #[test]
     fn sizes_rejected() {
-        for bad in ["", "MiB", "-1", "1.5G", "12Q", "1 2", "99999999999999999999", "16777216T"] {
+        for bad in [
+            "",
+            "MiB",
+            "-1",
+            "1.5G",
+            "12Q",
+            "1 2",
+            "99999999999999999999",
+            "16777216T",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad:?} should be rejected");
         }
     }
