@@ -184,6 +184,38 @@ fn unusable_object_name_needs_an_output_path() {
     assert!(stderr.contains("-o"), "{stderr}");
 }
 
+/// `-o -` with a terminal as stdout is refused (exit 2). Needs util-linux `script` for a pty;
+/// skipped where it is missing.
+#[cfg(unix)]
+#[test]
+fn stdout_to_a_terminal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let command_line = format!(
+        "'{}' get --server 127.0.0.1:9 --namespace n --object o.bin -o - --start-timeout 3s",
+        env!("CARGO_BIN_EXE_wdsmc")
+    );
+    let output = Command::new("script")
+        .args(["-q", "-e", "-c", &command_line, "/dev/null"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output();
+    let Ok(output) = output else {
+        eprintln!("skipped: util-linux `script` is not available to provide a terminal");
+        return;
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        stderr_of(&output)
+    );
+    if !output.status.success() && text.contains("invalid option") {
+        eprintln!("skipped: this `script` does not accept util-linux options");
+        return;
+    }
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("terminal"), "{text}");
+}
+
 /// Completions and man pages are generated from the clap definitions and committed; this fails
 /// when they drift. `WDSMC_UPDATE_ASSETS=1 cargo test --test cli` rewrites them.
 #[test]

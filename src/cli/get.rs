@@ -356,7 +356,7 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
             }
             Ok(MainMessage::Interrupted) => {
                 if cancel_deadline.is_none() {
-                    reporter.line("wdsmc: cancelling (press Ctrl-C again to exit at once)");
+                    reporter.warning("cancelling (press Ctrl-C again to exit at once)");
                     for session in &sessions {
                         session.cancel();
                     }
@@ -433,11 +433,7 @@ fn make_callback(
             *last_stats.lock().unwrap_or_else(|p| p.into_inner()) = Some(stats.clone());
             reporter.progress(index, stats);
         }
-        Event::Notice(text) => {
-            if reporter.verbose() > 0 {
-                reporter.notice(index, text);
-            }
-        }
+        Event::Notice(text) => reporter.notice(index, text),
         Event::Trace {
             outgoing,
             peer,

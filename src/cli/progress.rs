@@ -118,11 +118,11 @@ impl Reporter {
         }
     }
 
-    fn emit_json(&self, event: &str, object: &str, mut fields: Value) {
+    fn emit_json(&self, event: &str, object: Value, mut fields: Value) {
         if let Value::Object(map) = &mut fields {
             map.insert("schema".into(), json!(JSON_SCHEMA));
             map.insert("event".into(), json!(event));
-            map.insert("object".into(), json!(object));
+            map.insert("object".into(), object);
             map.insert(
                 "time".into(),
                 json!(humantime::format_rfc3339_millis(SystemTime::now()).to_string()),
@@ -154,7 +154,7 @@ impl Reporter {
         if self.style == Style::Json {
             self.emit_json(
                 "start",
-                &label,
+                json!(label),
                 json!({
                     "server": info.server.to_string(),
                     "namespace": namespace,
@@ -225,7 +225,7 @@ impl Reporter {
             }
             Style::Json => self.emit_json(
                 "progress",
-                &label,
+                json!(label),
                 json!({
                     "bytes": stats.bytes_received,
                     "total": stats.content_size,
@@ -240,13 +240,23 @@ impl Reporter {
         }
     }
 
-    /// A notice from the transport ("became master client", ...).
+    /// A notice from the transport ("became master client", ...): always an event in JSON,
+    /// shown to people only with -v.
     pub fn notice(&self, job: usize, text: &str) {
         let label = self.with_job(job, |s| s.label.clone()).unwrap_or_default();
         if self.style == Style::Json {
-            self.emit_json("warning", &label, json!({ "message": text }));
-        } else if self.human_lines {
+            self.emit_json("warning", json!(label), json!({ "message": text }));
+        } else if self.human_lines && self.verbose > 0 {
             self.line(&format!("wdsmc: {label}: {text}"));
+        }
+    }
+
+    /// A message about the whole command, not one object (e.g. "cancelling").
+    pub fn warning(&self, text: &str) {
+        if self.style == Style::Json {
+            self.emit_json("warning", Value::Null, json!({ "message": text }));
+        } else if self.human_lines {
+            self.line(&format!("wdsmc: {text}"));
         }
     }
 
@@ -267,7 +277,7 @@ impl Reporter {
         if self.style == Style::Json {
             self.emit_json(
                 "result",
-                &label,
+                json!(label),
                 json!({
                     "exit_code": outcome.code.as_i32(),
                     "error": outcome.error,
