@@ -513,7 +513,9 @@ impl Writer {
                 Ok(ToWriter::Data { offset, bytes }) => {
                     if output_error.is_some() {
                         self.handle.complete_receive(offset, bytes.len() as u64);
-                    } else if let Err(e) = self.sink.accept(offset, bytes, &self.handle) {
+                    } else if let Err(e) = self.sink.accept(offset, bytes, &mut |o, l| {
+                        self.handle.complete_receive(o, l)
+                    }) {
                         output_error = Some(e);
                         self.handle.cancel();
                     }
@@ -573,13 +575,16 @@ enum Sink {
         partial: PathBuf,
         target: PathBuf,
     },
-    Stdout(InOrder),
+    Stdout(InOrder<BufWriter<io::Stdout>>),
 }
 
 impl Sink {
     fn create(plan: &OutputPlan, cache_size: u64) -> Result<Sink, Failure> {
         match plan {
-            OutputPlan::Stdout => Ok(Sink::Stdout(InOrder::new(cache_size))),
+            OutputPlan::Stdout => Ok(Sink::Stdout(InOrder::new(
+                BufWriter::with_capacity(1 << 20, io::stdout()),
+                cache_size,
+            ))),
             OutputPlan::File { target } => {
                 let partial = partial_path(target);
                 let file = OpenOptions::new()
@@ -626,22 +631,23 @@ impl Sink {
         }
     }
 
-    /// Stores one delivered block and releases it from the transport's cache once it is written.
+    /// Stores one delivered block and releases it (`complete(offset, len)`) from the transport's
+    /// cache once it is written.
     fn accept(
         &mut self,
         offset: u64,
         bytes: Vec<u8>,
-        handle: &SessionHandle,
+        complete: &mut dyn FnMut(u64, u64),
     ) -> Result<(), String> {
         match self {
             Sink::File { file, partial, .. } => {
                 write_at(file, &bytes, offset).map_err(|e| {
                     format!("cannot write {} at offset {offset}: {e}", partial.display())
                 })?;
-                handle.complete_receive(offset, bytes.len() as u64);
+                complete(offset, bytes.len() as u64);
                 Ok(())
             }
-            Sink::Stdout(stream) => stream.accept(offset, bytes, handle),
+            Sink::Stdout(stream) => stream.accept(offset, bytes, complete),
         }
     }
 
@@ -799,8 +805,8 @@ fn sync_parent(target: &Path) {
 /// Streams blocks to stdout in offset order. Blocks that arrive early wait here, still counted
 /// in the transport's cache (released only once written), so this buffer never holds more than
 /// `--cache-size`.
-struct InOrder {
-    out: BufWriter<io::Stdout>,
+struct InOrder<W: Write> {
+    out: W,
     pending: BTreeMap<u64, Vec<u8>>,
     pending_bytes: u64,
     next: u64,
@@ -809,10 +815,10 @@ struct InOrder {
     hasher: Sha256,
 }
 
-impl InOrder {
-    fn new(cache_size: u64) -> InOrder {
+impl<W: Write> InOrder<W> {
+    fn new(out: W, cache_size: u64) -> InOrder<W> {
         InOrder {
-            out: BufWriter::with_capacity(1 << 20, io::stdout()),
+            out,
             pending: BTreeMap::new(),
             pending_bytes: 0,
             next: 0,
@@ -826,12 +832,12 @@ impl InOrder {
         &mut self,
         offset: u64,
         bytes: Vec<u8>,
-        handle: &SessionHandle,
+        complete: &mut dyn FnMut(u64, u64),
     ) -> Result<(), String> {
         let len = bytes.len() as u64;
         if offset > self.next {
             if self.pending.contains_key(&offset) {
-                handle.complete_receive(offset, len);
+                complete(offset, len);
                 return Ok(());
             }
             // One block of slack over the cache size: the transport counts whole blocks.
@@ -846,7 +852,7 @@ impl InOrder {
             return Ok(());
         }
         self.emit(offset, &bytes)?;
-        handle.complete_receive(offset, len);
+        complete(offset, len);
         while let Some(entry) = self.pending.first_entry() {
             if *entry.key() > self.next {
                 break;
@@ -854,7 +860,7 @@ impl InOrder {
             let (start, block) = entry.remove_entry();
             self.pending_bytes -= block.len() as u64;
             self.emit(start, &block)?;
-            handle.complete_receive(start, block.len() as u64);
+            complete(start, block.len() as u64);
         }
         Ok(())
     }
@@ -932,5 +938,75 @@ mod tests {
             partial_path(Path::new("a.bin")).parent(),
             Some(Path::new("."))
         );
+    }
+
+    /// Feeds `data` to an in-order stream as `block`-byte pieces in the given order and returns
+    /// what was written and every completion.
+    fn stream(
+        data: &[u8],
+        block: usize,
+        order: &[usize],
+        limit: u64,
+    ) -> (Vec<u8>, Vec<(u64, u64)>) {
+        let mut in_order = InOrder::new(Vec::new(), limit);
+        in_order.expected = Some(data.len() as u64);
+        let mut completed = Vec::new();
+        for &index in order {
+            let start = index * block;
+            let end = (start + block).min(data.len());
+            in_order
+                .accept(start as u64, data[start..end].to_vec(), &mut |o, l| {
+                    completed.push((o, l))
+                })
+                .unwrap();
+        }
+        in_order.finish().unwrap();
+        let expected_hash: [u8; 32] = Sha256::digest(data).into();
+        let streamed_hash: [u8; 32] = in_order.hasher.clone().finalize().into();
+        assert_eq!(streamed_hash, expected_hash);
+        assert_eq!(in_order.pending_bytes, 0);
+        (in_order.out, completed)
+    }
+
+    #[test]
+    fn in_order_stream_reorders_and_completes_every_block() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let blocks = data.len().div_ceil(1000);
+        let mut order: Vec<usize> = (0..blocks).rev().collect();
+        order.swap(0, 4);
+        let (written, mut completed) = stream(&data, 1000, &order, 1 << 20);
+        assert_eq!(written, data);
+        completed.sort();
+        let expected: Vec<(u64, u64)> = (0..blocks as u64).map(|b| (b * 1000, 1000)).collect();
+        assert_eq!(completed, expected);
+    }
+
+    #[test]
+    fn in_order_stream_ignores_duplicates() {
+        let data: Vec<u8> = (0..4000u32).map(|i| i as u8).collect();
+        let (written, completed) = stream(&data, 1000, &[2, 2, 0, 0, 1, 3, 1], 1 << 20);
+        assert_eq!(written, data);
+        assert_eq!(
+            completed.len(),
+            7,
+            "every delivery is released exactly once"
+        );
+    }
+
+    #[test]
+    fn in_order_stream_refuses_to_hold_more_than_the_cache() {
+        let mut in_order = InOrder::new(Vec::new(), 1000);
+        let mut ignore = |_: u64, _: u64| {};
+        let big = vec![0u8; 40_000];
+        in_order.accept(100_000, big.clone(), &mut ignore).unwrap();
+        assert!(in_order.accept(200_000, big, &mut ignore).is_err());
+    }
+
+    #[test]
+    fn in_order_stream_reports_a_short_stream() {
+        let mut in_order = InOrder::new(Vec::new(), 1 << 20);
+        in_order.expected = Some(2000);
+        in_order.accept(0, vec![1; 1000], &mut |_, _| {}).unwrap();
+        assert!(in_order.finish().is_err());
     }
 }
