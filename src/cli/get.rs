@@ -265,7 +265,7 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
             Ok(sink) => sinks.push(sink),
             Err(failure) => {
                 for sink in sinks {
-                    sink.discard(false);
+                    sink.discard(true);
                 }
                 if let Some(error) = failure.error {
                     reporter.line(&format!("wdsmc: error: {error:#}"));
@@ -317,14 +317,21 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
                         sender: Some(main_tx.clone()),
                     },
                 };
-                std::thread::Builder::new()
+                let spawned = std::thread::Builder::new()
                     .name(format!("wdsmc-writer-{index}"))
-                    .spawn(move || writer.run())
-                    .expect("spawning a writer thread");
+                    .spawn(move || writer.run());
+                if let Err(e) = spawned {
+                    // The dropped writer's DoneGuard reports this job as an internal error.
+                    reporter.warning(&format!("cannot start a writer thread: {e}"));
+                    session.cancel();
+                    if let Some(partial) = &partials[index] {
+                        let _ = fs::remove_file(partial);
+                    }
+                }
                 sessions.push(session);
             }
             Err(error) => {
-                sink.discard(false);
+                sink.discard(true);
                 let outcome = JobOutcome {
                     code: ExitCode::for_transport_error(&error),
                     error: Some(error.to_string()),
