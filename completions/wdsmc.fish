@@ -39,7 +39,7 @@ complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l object -l content -d
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s o -l output -d 'Output file, or `-` for stdout; a folder when several objects are given. Default: the object\'s file name in the current folder' -r -F
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l timeout -d 'Give up after this long without data from the server [e.g. 30s]' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l progress -d 'Progress display on stderr' -r -f -a "auto\t'A progress bar when stderr is a terminal, nothing otherwise'
-bar\t'Always a progress bar'
+bar\t'A progress bar; plain lines when stderr is not a terminal'
 plain\t'One plain line about every 2 seconds'
 json\t'JSON lines (schema wdsmc.progress/1)'
 none\t'No progress output'"
@@ -77,7 +77,7 @@ complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -s V -l version -d 'P
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand demo" -l size -d 'Size of the random file to serve' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand demo" -l clients -d 'Number of clients downloading at once' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand demo" -l progress -d 'Progress display on stderr' -r -f -a "auto\t'A progress bar when stderr is a terminal, nothing otherwise'
-bar\t'Always a progress bar'
+bar\t'A progress bar; plain lines when stderr is not a terminal'
 plain\t'One plain line about every 2 seconds'
 json\t'JSON lines (schema wdsmc.progress/1)'
 none\t'No progress output'"

@@ -52,7 +52,7 @@ pub enum Commands {
 pub enum ProgressMode {
     /// A progress bar when stderr is a terminal, nothing otherwise.
     Auto,
-    /// Always a progress bar.
+    /// A progress bar; plain lines when stderr is not a terminal.
     Bar,
     /// One plain line about every 2 seconds.
     Plain,

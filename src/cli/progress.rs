@@ -66,7 +66,9 @@ impl Reporter {
             (_, true) => Style::Silent,
             (ProgressMode::Auto, _) if stderr_is_terminal => Style::Bar,
             (ProgressMode::Auto, _) => Style::Silent,
-            (ProgressMode::Bar, _) => Style::Bar,
+            // indicatif draws nothing on a non-terminal; plain lines keep the promise of progress.
+            (ProgressMode::Bar, _) if stderr_is_terminal => Style::Bar,
+            (ProgressMode::Bar, _) => Style::Plain,
             (ProgressMode::Plain, _) => Style::Plain,
             (ProgressMode::Json, _) => Style::Json,
             (ProgressMode::None, _) => Style::Silent,
