@@ -2,7 +2,7 @@
 //!
 //! Data path: the session callback copies each delivered block into a bounded queue; a writer
 //! thread per object writes it at its offset (or through the in-order buffer for stdout) and
-//! only then calls `complete_receive`, so the transport's cache limit bounds what is held in
+//! only then calls `complete_receive`, so the transport's cache limit bounds what is queued in
 //! memory. When the session completes the writer syncs, checks `--sha256` and renames the
 //! partial file into place. Nothing is ever written under the final name before that.
 
@@ -582,16 +582,16 @@ enum Sink {
         partial: PathBuf,
         target: PathBuf,
     },
-    Stdout(InOrder<BufWriter<io::Stdout>>),
+    Stdout(Box<InOrder<BufWriter<io::Stdout>>>),
 }
 
 impl Sink {
     fn create(plan: &OutputPlan, cache_size: u64) -> Result<Sink, Failure> {
         match plan {
-            OutputPlan::Stdout => Ok(Sink::Stdout(InOrder::new(
+            OutputPlan::Stdout => Ok(Sink::Stdout(Box::new(InOrder::new(
                 BufWriter::with_capacity(1 << 20, io::stdout()),
                 cache_size,
-            ))),
+            )))),
             OutputPlan::File { target } => {
                 let partial = partial_path(target);
                 let file = OpenOptions::new()
@@ -809,27 +809,72 @@ fn sync_parent(target: &Path) {
     let _ = target;
 }
 
-/// Streams blocks to stdout in offset order. Blocks that arrive early wait here, still counted
-/// in the transport's cache (released only once written), so this buffer never holds more than
-/// `--cache-size`.
+/// Streams blocks to stdout in offset order. A client may join a multicast cycle anywhere, so
+/// blocks can arrive far ahead of the next one to write. Early blocks wait in memory up to
+/// `--cache-size` and beyond that in a temporary spill file; each block is released to the
+/// transport as soon as it is stored, so the transport's cache never fills up with blocks that
+/// wait for a gap it would then have no room to deliver.
 struct InOrder<W: Write> {
     out: W,
     pending: BTreeMap<u64, Vec<u8>>,
     pending_bytes: u64,
+    memory_limit: u64,
+    spill: Option<SpillFile>,
+    /// Offset -> length of blocks stored in the spill file (at their own offset).
+    spilled: BTreeMap<u64, u64>,
     next: u64,
-    limit: u64,
     expected: Option<u64>,
     hasher: Sha256,
 }
 
+/// A temporary file in the system temp folder, removed when dropped.
+struct SpillFile {
+    file: File,
+    path: PathBuf,
+}
+
+impl SpillFile {
+    fn create() -> Result<SpillFile, String> {
+        let folder = std::env::temp_dir();
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = folder.join(format!("wdsmc-stream-{}-{nanos:08x}", std::process::id()));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| {
+                format!(
+                    "cannot create a spill file for out-of-order blocks in {}: {e}; set TMPDIR (TEMP on Windows) to a folder with space",
+                    folder.display()
+                )
+            })?;
+        // Unix lets the open file live on without a name, so nothing is left after a crash.
+        #[cfg(unix)]
+        let _ = fs::remove_file(&path);
+        Ok(SpillFile { file, path })
+    }
+}
+
+impl Drop for SpillFile {
+    fn drop(&mut self) {
+        #[cfg(not(unix))]
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 impl<W: Write> InOrder<W> {
-    fn new(out: W, cache_size: u64) -> InOrder<W> {
+    fn new(out: W, memory_limit: u64) -> InOrder<W> {
         InOrder {
             out,
             pending: BTreeMap::new(),
             pending_bytes: 0,
+            memory_limit,
+            spill: None,
+            spilled: BTreeMap::new(),
             next: 0,
-            limit: cache_size,
             expected: None,
             hasher: Sha256::new(),
         }
@@ -843,33 +888,63 @@ impl<W: Write> InOrder<W> {
     ) -> Result<(), String> {
         let len = bytes.len() as u64;
         if offset > self.next {
-            if self.pending.contains_key(&offset) {
-                complete(offset, len);
-                return Ok(());
+            let known = self.pending.contains_key(&offset) || self.spilled.contains_key(&offset);
+            if !known {
+                if self.pending_bytes + len <= self.memory_limit {
+                    self.pending_bytes += len;
+                    self.pending.insert(offset, bytes);
+                } else {
+                    self.spill_block(offset, &bytes)?;
+                }
             }
-            // One block of slack over the cache size: the transport counts whole blocks.
-            if self.pending_bytes + len > self.limit.saturating_add(65_536) {
-                return Err(format!(
-                    "stdout reorder buffer would exceed --cache-size ({} bytes waiting for offset {})",
-                    self.pending_bytes, self.next
-                ));
-            }
-            self.pending_bytes += len;
-            self.pending.insert(offset, bytes);
+            complete(offset, len);
             return Ok(());
         }
         self.emit(offset, &bytes)?;
         complete(offset, len);
-        while let Some(entry) = self.pending.first_entry() {
-            if *entry.key() > self.next {
-                break;
-            }
-            let (start, block) = entry.remove_entry();
-            self.pending_bytes -= block.len() as u64;
-            self.emit(start, &block)?;
-            complete(start, block.len() as u64);
-        }
+        self.drain()
+    }
+
+    fn spill_block(&mut self, offset: u64, bytes: &[u8]) -> Result<(), String> {
+        let spill = match self.spill.take() {
+            Some(spill) => spill,
+            None => SpillFile::create()?,
+        };
+        let written = write_at(&spill.file, bytes, offset)
+            .map_err(|e| format!("cannot write the spill file {}: {e}", spill.path.display()));
+        self.spill = Some(spill);
+        written?;
+        self.spilled.insert(offset, bytes.len() as u64);
         Ok(())
+    }
+
+    /// Writes every stored block that has become next in line.
+    fn drain(&mut self) -> Result<(), String> {
+        loop {
+            if let Some(entry) = self.pending.first_entry() {
+                if *entry.key() <= self.next {
+                    let (start, block) = entry.remove_entry();
+                    self.pending_bytes -= block.len() as u64;
+                    self.emit(start, &block)?;
+                    continue;
+                }
+            }
+            let ready = self
+                .spilled
+                .first_key_value()
+                .map(|(start, len)| (*start, *len));
+            match (ready, &self.spill) {
+                (Some((start, len)), Some(spill)) if start <= self.next => {
+                    self.spilled.remove(&start);
+                    let mut block = vec![0u8; len as usize];
+                    read_at(&spill.file, &mut block, start).map_err(|e| {
+                        format!("cannot read the spill file {}: {e}", spill.path.display())
+                    })?;
+                    self.emit(start, &block)?;
+                }
+                _ => return Ok(()),
+            }
+        }
     }
 
     /// Writes the part of a block at `start` that lies beyond what was already written.
@@ -895,13 +970,37 @@ impl<W: Write> InOrder<W> {
             Some(size) if size != self.next => Err((
                 ExitCode::Internal,
                 format!(
-                    "the stream ended at byte {} of {size}; {} bytes were still out of order",
-                    self.next, self.pending_bytes
+                    "the stream ended at byte {} of {size}; {} blocks were still out of order",
+                    self.next,
+                    self.pending.len() + self.spilled.len()
                 ),
             )),
             _ => Ok(()),
         }
     }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(buffer, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, mut buffer: &mut [u8], mut offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buffer.is_empty() {
+        let read = file.seek_read(buffer, offset)?;
+        if read == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the spill file is short",
+            ));
+        }
+        buffer = &mut buffer[read..];
+        offset += read as u64;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1001,12 +1100,31 @@ mod tests {
     }
 
     #[test]
-    fn in_order_stream_refuses_to_hold_more_than_the_cache() {
-        let mut in_order = InOrder::new(Vec::new(), 1000);
-        let mut ignore = |_: u64, _: u64| {};
-        let big = vec![0u8; 40_000];
-        in_order.accept(100_000, big.clone(), &mut ignore).unwrap();
-        assert!(in_order.accept(200_000, big, &mut ignore).is_err());
+    fn in_order_stream_spills_beyond_the_memory_limit() {
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i * 13 % 256) as u8).collect();
+        let mut in_order = InOrder::new(Vec::new(), 3000);
+        in_order.expected = Some(data.len() as u64);
+        let mut released = 0u64;
+        // Arrives back to front, as after joining at the end of a cycle.
+        for index in (0..50).rev() {
+            let start = index * 1000;
+            in_order
+                .accept(
+                    start as u64,
+                    data[start..start + 1000].to_vec(),
+                    &mut |_, l| released += l,
+                )
+                .unwrap();
+            assert!(in_order.pending_bytes <= 3000, "memory above the limit");
+        }
+        assert_eq!(
+            released,
+            data.len() as u64,
+            "every block released once stored"
+        );
+        in_order.finish().unwrap();
+        assert_eq!(in_order.out, data);
+        assert!(in_order.spilled.is_empty());
     }
 
     #[test]

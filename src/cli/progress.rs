@@ -290,6 +290,10 @@ impl Reporter {
             );
         }
         if !self.human_lines {
+            // -q silences everything but errors; JSON mode carried it in the result event.
+            if let (Some(error), false) = (&outcome.error, self.style == Style::Json) {
+                self.line(&format!("wdsmc: {label}: {error}"));
+            }
             return;
         }
         let bytes = outcome.stats.as_ref().map_or(0, |s| s.bytes_received);
