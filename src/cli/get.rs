@@ -24,8 +24,12 @@ use crate::transport::{
     TransportError,
 };
 
-/// Blocks queued between a session's callback and its writer thread.
-const WRITER_QUEUE_BLOCKS: usize = 256;
+/// Blocks queued between a session's callback and its writer thread: enough for a full cache
+/// of 4 KiB blocks, so a transport that respects the cache limit never makes its callback wait
+/// for the disk; the bound only matters if it does not.
+fn writer_queue_blocks(cache_size: u64) -> usize {
+    (cache_size / 4096).clamp(256, 65_536) as usize
+}
 /// How long a cancelled session gets to send LEAVE and complete before we exit anyway.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
@@ -289,7 +293,8 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
         request.interface = options.interface.clone();
         request.timeouts = options.timeouts;
         request.trace = trace.is_some() || reporter.verbose() >= 2;
-        let (data_tx, data_rx) = mpsc::sync_channel::<ToWriter>(WRITER_QUEUE_BLOCKS);
+        let (data_tx, data_rx) =
+            mpsc::sync_channel::<ToWriter>(writer_queue_blocks(options.cache_size));
         let last_stats = Arc::new(Mutex::new(None::<Stats>));
         let callback = make_callback(
             index,
