@@ -298,7 +298,7 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
         let last_stats = Arc::new(Mutex::new(None::<Stats>));
         let callback = make_callback(
             index,
-            job.label.clone(),
+            &job,
             data_tx,
             reporter.clone(),
             trace.clone(),
@@ -420,7 +420,7 @@ type TraceFile = Arc<Mutex<BufWriter<File>>>;
 
 fn make_callback(
     index: usize,
-    label: String,
+    job: &Job,
     to_writer: SyncSender<ToWriter>,
     reporter: Arc<Reporter>,
     trace: Option<TraceFile>,
@@ -429,9 +429,11 @@ fn make_callback(
 ) -> impl FnMut(Event<'_>) + Send + 'static {
     let server = options.server.clone();
     let namespace = options.namespace.clone();
+    let label = job.label.clone();
+    let object = job.object.clone();
     move |event| match event {
         Event::SessionStart(info) => {
-            reporter.start(index, info, &server, &namespace);
+            reporter.start(index, info, &server, &namespace, &object);
             let _ = to_writer.send(ToWriter::Start(info.clone()));
         }
         Event::ReceiveMetadata(_) => {}

@@ -139,7 +139,15 @@ impl Reporter {
         jobs.get_mut(job).map(f)
     }
 
-    pub fn start(&self, job: usize, info: &SessionInfo, server_arg: &str, namespace: &str) {
+    /// The session started; `server_arg` is the server as the user wrote it.
+    pub fn start(
+        &self,
+        job: usize,
+        info: &SessionInfo,
+        server_arg: &str,
+        namespace: &str,
+        object: &str,
+    ) {
         let Some(label) = self.with_job(job, |state| {
             state.started = Instant::now();
             state.total = info.content_size;
@@ -172,7 +180,8 @@ impl Reporter {
         }
         if self.human_lines {
             self.line(&format!(
-                "wdsmc: {namespace}/{label} from {server_arg} ({}) via {}, group {}:{}, {} ({} bytes)",
+                "wdsmc: {}{namespace}/{object} from {server_arg} ({}) via {}, group {}:{}, {} ({} bytes)",
+                if label == object { String::new() } else { format!("{label}: ") },
                 info.server,
                 info.local_address,
                 info.group.ip(),
