@@ -468,3 +468,36 @@ fn stdout_stream_matches_the_object() {
         downloads_in(dir.path())
     );
 }
+
+#[test]
+fn keep_partial_leaves_the_partial_file_after_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on 47008 (test 8 starts no server).
+    let args = [
+        "--server",
+        "127.0.0.1:47008",
+        "--namespace",
+        "test",
+        "--object",
+        "kept.bin",
+        "--interface",
+        "127.0.0.1",
+        "--start-timeout",
+        "1s",
+        "--keep-partial",
+    ];
+    let done = get(dir.path(), &args, Duration::from_secs(30));
+    assert_eq!(done.status.code(), Some(6), "stderr:\n{}", done.stderr);
+    let files = downloads_in(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].starts_with(".kept.bin.wdsmc-partial-"),
+        "{files:?}"
+    );
+    assert!(
+        done.stderr.contains("partial data kept in"),
+        "{}",
+        done.stderr
+    );
+    assert!(!dir.path().join("kept.bin").exists());
+}
