@@ -9,6 +9,7 @@
 //!   threads);
 //! * [`server`]: the reference server's content provider and session driver.
 
+pub mod cli;
 pub mod wire;
 pub mod proto;
 pub mod server;

@@ -1,1 +1,36 @@
-fn main() {}
+//! The `wdsmc` binary: parse the command line, run it, exit with the documented status.
+
+use clap::Parser;
+use clap::error::ErrorKind;
+use wdsmc::cli::{Cli, ExitCode, run};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => match error.kind() {
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => error.exit(),
+            _ => {
+                // One line: clap's message (which may list missing arguments on the lines
+                // after it) without the usage block and hints that follow a blank line.
+                let rendered = error.render().to_string();
+                let message: Vec<&str> = rendered
+                    .lines()
+                    .take_while(|line| !line.trim().is_empty() && !line.starts_with("Usage:"))
+                    .map(str::trim)
+                    .collect();
+                let message = message.join(" ");
+                let message = message.strip_prefix("error: ").unwrap_or(&message);
+                eprintln!("wdsmc: error: {message} (see 'wdsmc --help')");
+                std::process::exit(ExitCode::Usage.as_i32());
+            }
+        },
+    };
+    if let Err(failure) = run(cli) {
+        if let Some(error) = failure.error {
+            eprintln!("wdsmc: error: {error:#}");
+        }
+        std::process::exit(failure.code.as_i32());
+    }
+}

@@ -1,0 +1,130 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'wdsmc' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'wdsmc'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'wdsmc' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download one or more objects from a WDS multicast namespace')
+            [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Ask the server to set up a session and print its description, without downloading')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve folders as multicast namespaces (reference server)')
+            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Serve a random file on loopback and download it with several clients at once')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'wdsmc;get' {
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'WDS server, as HOST or HOST:PORT (default port 5041)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Multicast namespace on the server')
+            [CompletionResult]::new('--interface', '--interface', [CompletionResultType]::ParameterName, 'Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0)')
+            [CompletionResult]::new('--start-timeout', '--start-timeout', [CompletionResultType]::ParameterName, 'Limit for session start: initiation, join and first data each [e.g. 30s, 2m]')
+            [CompletionResult]::new('--object', '--object', [CompletionResultType]::ParameterName, 'Object (content) to download; repeat to download several at once')
+            [CompletionResult]::new('--content', '--content', [CompletionResultType]::ParameterName, 'Object (content) to download; repeat to download several at once')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output file, or `-` for stdout; a folder when several objects are given. Default: the object''s file name in the current folder')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output file, or `-` for stdout; a folder when several objects are given. Default: the object''s file name in the current folder')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long without data from the server [e.g. 30s]')
+            [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display on stderr')
+            [CompletionResult]::new('--sha256', '--sha256', [CompletionResultType]::ParameterName, 'Expected SHA-256 of the object (64 hex digits); a mismatch deletes the file (exit 8)')
+            [CompletionResult]::new('--trace', '--trace', [CompletionResultType]::ParameterName, 'Write one line per packet sent or received to FILE')
+            [CompletionResult]::new('--cache-size', '--cache-size', [CompletionResultType]::ParameterName, 'Received data held in memory before it is written [e.g. 32MiB, 512k, 1G]')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No start and summary lines, no progress')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No start and summary lines, no progress')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: notices and full statistics; twice: every packet on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: notices and full statistics; twice: every packet on stderr')
+            [CompletionResult]::new('--keep-partial', '--keep-partial', [CompletionResultType]::ParameterName, 'Keep the partial file when the download fails or is cancelled')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace an existing output file')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'wdsmc;info' {
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'WDS server, as HOST or HOST:PORT (default port 5041)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Multicast namespace on the server')
+            [CompletionResult]::new('--interface', '--interface', [CompletionResultType]::ParameterName, 'Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0)')
+            [CompletionResult]::new('--start-timeout', '--start-timeout', [CompletionResultType]::ParameterName, 'Limit for session start: initiation, join and first data each [e.g. 30s, 2m]')
+            [CompletionResult]::new('--object', '--object', [CompletionResultType]::ParameterName, 'Object (content) to describe')
+            [CompletionResult]::new('--content', '--content', [CompletionResultType]::ParameterName, 'Object (content) to describe')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the description as one JSON object')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'wdsmc;serve' {
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace to serve, as NAME=DIR; repeat for several')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen and send multicast on')
+            [CompletionResult]::new('--msi-port', '--msi-port', [CompletionResultType]::ParameterName, 'UDP port for session initiation requests')
+            [CompletionResult]::new('--group-range', '--group-range', [CompletionResultType]::ParameterName, 'Multicast groups given to sessions, as a CIDR block (IPv4 or IPv6)')
+            [CompletionResult]::new('--port-range', '--port-range', [CompletionResultType]::ParameterName, 'UDP ports given to sessions, inclusive')
+            [CompletionResult]::new('--block-size', '--block-size', [CompletionResultType]::ParameterName, 'Block size in bytes [e.g. 8192, 16k]')
+            [CompletionResult]::new('--max-rate', '--max-rate', [CompletionResultType]::ParameterName, 'Cap each session''s data rate [e.g. 100MiB/s, 10M]')
+            [CompletionResult]::new('--auto-disconnect-below', '--auto-disconnect-below', [CompletionResultType]::ParameterName, 'Kick clients whose progress stays below RATE')
+            [CompletionResult]::new('--ttl', '--ttl', [CompletionResultType]::ParameterName, 'Multicast TTL (hop limit)')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log lines as human text or JSON')
+            [CompletionResult]::new('--session-timeout', '--session-timeout', [CompletionResultType]::ParameterName, 'End a session after this long without any client packet')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'wdsmc;demo' {
+            [CompletionResult]::new('--size', '--size', [CompletionResultType]::ParameterName, 'Size of the random file to serve')
+            [CompletionResult]::new('--clients', '--clients', [CompletionResultType]::ParameterName, 'Number of clients downloading at once')
+            [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display on stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'wdsmc;help' {
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download one or more objects from a WDS multicast namespace')
+            [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Ask the server to set up a session and print its description, without downloading')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve folders as multicast namespaces (reference server)')
+            [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Serve a random file on loopback and download it with several clients at once')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'wdsmc;help;get' {
+            break
+        }
+        'wdsmc;help;info' {
+            break
+        }
+        'wdsmc;help;serve' {
+            break
+        }
+        'wdsmc;help;demo' {
+            break
+        }
+        'wdsmc;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

@@ -1,0 +1,114 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[wdsmc] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'wdsmc'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'wdsmc'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand get 'Download one or more objects from a WDS multicast namespace'
+            cand info 'Ask the server to set up a session and print its description, without downloading'
+            cand serve 'Serve folders as multicast namespaces (reference server)'
+            cand demo 'Serve a random file on loopback and download it with several clients at once'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'wdsmc;get'= {
+            cand --server 'WDS server, as HOST or HOST:PORT (default port 5041)'
+            cand --namespace 'Multicast namespace on the server'
+            cand --interface 'Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0)'
+            cand --start-timeout 'Limit for session start: initiation, join and first data each [e.g. 30s, 2m]'
+            cand --object 'Object (content) to download; repeat to download several at once'
+            cand --content 'Object (content) to download; repeat to download several at once'
+            cand -o 'Output file, or `-` for stdout; a folder when several objects are given. Default: the object''s file name in the current folder'
+            cand --output 'Output file, or `-` for stdout; a folder when several objects are given. Default: the object''s file name in the current folder'
+            cand --timeout 'Give up after this long without data from the server [e.g. 30s]'
+            cand --progress 'Progress display on stderr'
+            cand --sha256 'Expected SHA-256 of the object (64 hex digits); a mismatch deletes the file (exit 8)'
+            cand --trace 'Write one line per packet sent or received to FILE'
+            cand --cache-size 'Received data held in memory before it is written [e.g. 32MiB, 512k, 1G]'
+            cand -q 'No start and summary lines, no progress'
+            cand --quiet 'No start and summary lines, no progress'
+            cand -v 'More detail: notices and full statistics; twice: every packet on stderr'
+            cand --verbose 'More detail: notices and full statistics; twice: every packet on stderr'
+            cand --keep-partial 'Keep the partial file when the download fails or is cancelled'
+            cand --force 'Replace an existing output file'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'wdsmc;info'= {
+            cand --server 'WDS server, as HOST or HOST:PORT (default port 5041)'
+            cand --namespace 'Multicast namespace on the server'
+            cand --interface 'Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0)'
+            cand --start-timeout 'Limit for session start: initiation, join and first data each [e.g. 30s, 2m]'
+            cand --object 'Object (content) to describe'
+            cand --content 'Object (content) to describe'
+            cand --json 'Print the description as one JSON object'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'wdsmc;serve'= {
+            cand --namespace 'Namespace to serve, as NAME=DIR; repeat for several'
+            cand --listen 'Address to listen and send multicast on'
+            cand --msi-port 'UDP port for session initiation requests'
+            cand --group-range 'Multicast groups given to sessions, as a CIDR block (IPv4 or IPv6)'
+            cand --port-range 'UDP ports given to sessions, inclusive'
+            cand --block-size 'Block size in bytes [e.g. 8192, 16k]'
+            cand --max-rate 'Cap each session''s data rate [e.g. 100MiB/s, 10M]'
+            cand --auto-disconnect-below 'Kick clients whose progress stays below RATE'
+            cand --ttl 'Multicast TTL (hop limit)'
+            cand --log-format 'Log lines as human text or JSON'
+            cand --session-timeout 'End a session after this long without any client packet'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'wdsmc;demo'= {
+            cand --size 'Size of the random file to serve'
+            cand --clients 'Number of clients downloading at once'
+            cand --progress 'Progress display on stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'wdsmc;help'= {
+            cand get 'Download one or more objects from a WDS multicast namespace'
+            cand info 'Ask the server to set up a session and print its description, without downloading'
+            cand serve 'Serve folders as multicast namespaces (reference server)'
+            cand demo 'Serve a random file on loopback and download it with several clients at once'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'wdsmc;help;get'= {
+        }
+        &'wdsmc;help;info'= {
+        }
+        &'wdsmc;help;serve'= {
+        }
+        &'wdsmc;help;demo'= {
+        }
+        &'wdsmc;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

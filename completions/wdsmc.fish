@@ -1,0 +1,90 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_wdsmc_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_wdsmc_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_wdsmc_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_wdsmc_using_subcommand
+    set -l cmd (__fish_wdsmc_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c wdsmc -n "__fish_wdsmc_needs_command" -s h -l help -d 'Print help'
+complete -c wdsmc -n "__fish_wdsmc_needs_command" -s V -l version -d 'Print version'
+complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "get" -d 'Download one or more objects from a WDS multicast namespace'
+complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "info" -d 'Ask the server to set up a session and print its description, without downloading'
+complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "serve" -d 'Serve folders as multicast namespaces (reference server)'
+complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "demo" -d 'Serve a random file on loopback and download it with several clients at once'
+complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l server -d 'WDS server, as HOST or HOST:PORT (default port 5041)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l namespace -d 'Multicast namespace on the server' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l interface -d 'Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l start-timeout -d 'Limit for session start: initiation, join and first data each [e.g. 30s, 2m]' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l object -l content -d 'Object (content) to download; repeat to download several at once' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s o -l output -d 'Output file, or `-` for stdout; a folder when several objects are given. Default: the object\'s file name in the current folder' -r -F
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l timeout -d 'Give up after this long without data from the server [e.g. 30s]' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l progress -d 'Progress display on stderr' -r -f -a "auto\t'A progress bar when stderr is a terminal, nothing otherwise'
+bar\t'A progress bar; plain lines when stderr is not a terminal'
+plain\t'One plain line about every 2 seconds'
+json\t'JSON lines (schema wdsmc.progress/1)'
+none\t'No progress output'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l sha256 -d 'Expected SHA-256 of the object (64 hex digits); a mismatch deletes the file (exit 8)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l trace -d 'Write one line per packet sent or received to FILE' -r -F
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l cache-size -d 'Received data held in memory before it is written [e.g. 32MiB, 512k, 1G]' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s q -l quiet -d 'No start and summary lines, no progress'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s v -l verbose -d 'More detail: notices and full statistics; twice: every packet on stderr'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l keep-partial -d 'Keep the partial file when the download fails or is cancelled'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l force -d 'Replace an existing output file'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s V -l version -d 'Print version'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l server -d 'WDS server, as HOST or HOST:PORT (default port 5041)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l namespace -d 'Multicast namespace on the server' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l interface -d 'Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l start-timeout -d 'Limit for session start: initiation, join and first data each [e.g. 30s, 2m]' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l object -l content -d 'Object (content) to describe' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l json -d 'Print the description as one JSON object'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -s h -l help -d 'Print help'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -s V -l version -d 'Print version'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l namespace -d 'Namespace to serve, as NAME=DIR; repeat for several' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l listen -d 'Address to listen and send multicast on' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l msi-port -d 'UDP port for session initiation requests' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l group-range -d 'Multicast groups given to sessions, as a CIDR block (IPv4 or IPv6)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l port-range -d 'UDP ports given to sessions, inclusive' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l block-size -d 'Block size in bytes [e.g. 8192, 16k]' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l max-rate -d 'Cap each session\'s data rate [e.g. 100MiB/s, 10M]' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l auto-disconnect-below -d 'Kick clients whose progress stays below RATE' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l ttl -d 'Multicast TTL (hop limit)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l log-format -d 'Log lines as human text or JSON' -r -f -a "human\t''
+json\t''"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l session-timeout -d 'End a session after this long without any client packet' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand demo" -l size -d 'Size of the random file to serve' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand demo" -l clients -d 'Number of clients downloading at once' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand demo" -l progress -d 'Progress display on stderr' -r -f -a "auto\t'A progress bar when stderr is a terminal, nothing otherwise'
+bar\t'A progress bar; plain lines when stderr is not a terminal'
+plain\t'One plain line about every 2 seconds'
+json\t'JSON lines (schema wdsmc.progress/1)'
+none\t'No progress output'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand demo" -s V -l version -d 'Print version'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get info serve demo help" -f -a "get" -d 'Download one or more objects from a WDS multicast namespace'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get info serve demo help" -f -a "info" -d 'Ask the server to set up a session and print its description, without downloading'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get info serve demo help" -f -a "serve" -d 'Serve folders as multicast namespaces (reference server)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get info serve demo help" -f -a "demo" -d 'Serve a random file on loopback and download it with several clients at once'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get info serve demo help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,183 @@
+//! The exit-code table: one place that says what each process exit status means, used by
+//! `--help`, the README and the man page, and the mapping from library errors to it.
+
+use std::fmt;
+
+use crate::transport::TransportError;
+
+/// Process exit statuses of `wdsmc`. When several objects are downloaded at once the process
+/// exits with the highest status among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ExitCode {
+    Success = 0,
+    /// A bug, or a server that sent an impossible session description (protocol error).
+    Internal = 1,
+    /// Bad command line or an option combination that cannot work.
+    Usage = 2,
+    /// The output could not be created, written, synced or renamed (or `-` lost its reader).
+    Output = 3,
+    /// Socket bind, multicast join or interface lookup failed.
+    NetworkSetup = 4,
+    /// The server refused the request (its code is printed).
+    Refused = 5,
+    /// A phase of the session timed out (the phase is named).
+    Timeout = 6,
+    /// The server removed this client (the reason is printed).
+    Kicked = 7,
+    /// The downloaded data did not match `--sha256`.
+    Integrity = 8,
+    /// Interrupted (Ctrl-C, SIGTERM, SIGHUP, console close).
+    Cancelled = 130,
+}
+
+/// `(status, meaning)` rows, in order, for help texts and documentation.
+pub const EXIT_CODE_TABLE: &[(ExitCode, &str)] = &[
+    (ExitCode::Success, "success"),
+    (
+        ExitCode::Internal,
+        "internal error, or the server sent an impossible session description",
+    ),
+    (
+        ExitCode::Usage,
+        "usage error (bad arguments, terminal stdout for -o -, unsupported auth)",
+    ),
+    (
+        ExitCode::Output,
+        "output error (create, write, disk full, rename, existing file without --force, closed pipe)",
+    ),
+    (
+        ExitCode::NetworkSetup,
+        "network setup error (bind, multicast join, no such interface)",
+    ),
+    (
+        ExitCode::Refused,
+        "refused by the server (its error code is printed)",
+    ),
+    (ExitCode::Timeout, "timeout (the phase is printed)"),
+    (
+        ExitCode::Kicked,
+        "kicked by the server (the reason is printed)",
+    ),
+    (
+        ExitCode::Integrity,
+        "integrity failure (--sha256 mismatch; the file is deleted)",
+    ),
+    (
+        ExitCode::Cancelled,
+        "cancelled by Ctrl-C, SIGTERM, SIGHUP or console close",
+    ),
+];
+
+impl ExitCode {
+    pub fn as_i32(self) -> i32 {
+        self as i32
+    }
+
+    /// The status a failed session maps to.
+    pub fn for_transport_error(error: &TransportError) -> ExitCode {
+        match error {
+            TransportError::Cancelled => ExitCode::Cancelled,
+            TransportError::Timeout { .. } => ExitCode::Timeout,
+            TransportError::Refused { .. } => ExitCode::Refused,
+            TransportError::Kicked { .. } => ExitCode::Kicked,
+            TransportError::Network(_) => ExitCode::NetworkSetup,
+            TransportError::Protocol(_) => ExitCode::Internal,
+            TransportError::AuthNotSupported => ExitCode::Usage,
+            TransportError::Consumer(_) => ExitCode::Output,
+            TransportError::Internal(_) => ExitCode::Internal,
+        }
+    }
+}
+
+impl fmt::Display for ExitCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.as_i32())
+    }
+}
+
+/// The exit-code section shown after `--help` (and so in the man page).
+pub fn exit_code_help() -> String {
+    let mut text = String::from("Exit codes:\n");
+    for (code, meaning) in EXIT_CODE_TABLE {
+        text.push_str(&format!("  {:>3}  {}\n", code.as_i32(), meaning));
+    }
+    text.push_str("  With several --object, the highest code among them.");
+    text
+}
+
+/// A command's failure: the status to exit with and, unless it was already shown to the user,
+/// the error to print.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: ExitCode,
+    pub error: Option<anyhow::Error>,
+}
+
+impl Failure {
+    pub fn new(code: ExitCode, error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code,
+            error: Some(error.into()),
+        }
+    }
+
+    pub fn msg(code: ExitCode, message: impl fmt::Display) -> Self {
+        Self {
+            code,
+            error: Some(anyhow::anyhow!("{message}")),
+        }
+    }
+
+    /// The failure has already been reported (for example per object).
+    pub fn reported(code: ExitCode) -> Self {
+        Self { code, error: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Phase;
+    use std::time::Duration;
+
+    #[test]
+    fn transport_errors_map_to_the_documented_codes() {
+        let timeout = TransportError::Timeout {
+            phase: Phase::Join,
+            after: Duration::from_secs(3),
+        };
+        assert_eq!(ExitCode::for_transport_error(&timeout).as_i32(), 6);
+        assert_eq!(
+            ExitCode::for_transport_error(&TransportError::Cancelled).as_i32(),
+            130
+        );
+        let refused = TransportError::Refused {
+            code: 0xC111_0001,
+            message: "x".into(),
+        };
+        assert_eq!(ExitCode::for_transport_error(&refused).as_i32(), 5);
+        assert_eq!(
+            ExitCode::for_transport_error(&TransportError::Network("x".into())).as_i32(),
+            4
+        );
+        assert_eq!(
+            ExitCode::for_transport_error(&TransportError::Consumer("x".into())).as_i32(),
+            3
+        );
+        assert_eq!(
+            ExitCode::for_transport_error(&TransportError::AuthNotSupported).as_i32(),
+            2
+        );
+    }
+
+    #[test]
+    fn help_lists_every_code() {
+        let help = exit_code_help();
+        for (code, _) in EXIT_CODE_TABLE {
+            assert!(
+                help.contains(&format!(" {} ", code.as_i32())),
+                "missing {code}"
+            );
+        }
+    }
+}

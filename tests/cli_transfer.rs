@@ -1,0 +1,503 @@
+//! End-to-end tests of the real binaries: `wdsmc serve` as a process on 127.0.0.1 and
+//! `wdsmc get` against it. Loopback only: the server listens on 127.0.0.1, sends with TTL 1 to
+//! groups in 239.255.0.0/16, and every client uses `--interface 127.0.0.1`. Each test has its
+//! own MSI port (47000 + n), session port range and group range, so tests can run in parallel.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wdsmc");
+
+/// Deterministic pseudo-random bytes (xorshift), so a failure can be reproduced.
+fn test_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A `wdsmc serve` process; killed when dropped.
+struct Served {
+    child: Child,
+    msi_port: u16,
+    log: PathBuf,
+    _root: tempfile::TempDir,
+}
+
+impl Served {
+    fn start(n: u16, files: &[(&str, &[u8])], extra: &[&str]) -> Served {
+        let root = tempfile::tempdir().unwrap();
+        let content = root.path().join("content");
+        std::fs::create_dir(&content).unwrap();
+        for (name, data) in files {
+            std::fs::write(content.join(name), data).unwrap();
+        }
+        let msi_port = 47000 + n;
+        let log = root.path().join("server.log");
+        let namespace = format!("test={}", content.display());
+        let ports = format!("{}-{}", 47200 + n * 10, 47209 + n * 10);
+        let groups = format!("239.255.{}.0/24", 80 + n);
+        let msi = msi_port.to_string();
+        let mut args = vec![
+            "serve",
+            "--namespace",
+            &namespace,
+            "--listen",
+            "127.0.0.1",
+            "--msi-port",
+            &msi,
+            "--port-range",
+            &ports,
+            "--group-range",
+            &groups,
+            "--ttl",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        let child = Command::new(BIN)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .expect("starting wdsmc serve");
+        let served = Served {
+            child,
+            msi_port,
+            log,
+            _root: root,
+        };
+        served.wait_for_log("serving on", Duration::from_secs(15));
+        served
+    }
+
+    fn server(&self) -> String {
+        format!("127.0.0.1:{}", self.msi_port)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_for_log(&self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.log_text().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server log never showed {needle:?}:\n{}", self.log_text());
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Finished {
+    status: ExitStatus,
+    stdout: PathBuf,
+    stderr: String,
+}
+
+/// Starts `wdsmc get ARGS` in `dir`, with stdout and stderr going to files there.
+fn spawn_get(dir: &Path, args: &[&str]) -> (Child, PathBuf, PathBuf) {
+    let stdout = dir.join("get.stdout");
+    let stderr = dir.join("get.stderr");
+    let child = Command::new(BIN)
+        .arg("get")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout).unwrap())
+        .stderr(File::create(&stderr).unwrap())
+        .spawn()
+        .expect("starting wdsmc get");
+    (child, stdout, stderr)
+}
+
+fn wait_with_deadline(
+    mut child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+    limit: Duration,
+) -> Finished {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let stderr = std::fs::read_to_string(&stderr).unwrap_or_default();
+            return Finished {
+                status,
+                stdout,
+                stderr,
+            };
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "wdsmc get did not finish within {limit:?}; stderr:\n{}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn get(dir: &Path, args: &[&str], limit: Duration) -> Finished {
+    let (child, stdout, stderr) = spawn_get(dir, args);
+    wait_with_deadline(child, stdout, stderr, limit)
+}
+
+/// Files in `dir` other than the test's own stdout/stderr captures.
+fn downloads_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "get.stdout" && n != "get.stderr")
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn downloads_byte_exact_with_sha256() {
+    let data = test_bytes(3 << 20, 1);
+    let served = Served::start(1, &[("image.wim", &data)], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let hash = sha256_hex(&data);
+    let server = served.server();
+    let args = [
+        "--server",
+        &server,
+        "--namespace",
+        "test",
+        "--object",
+        "image.wim",
+        "--interface",
+        "127.0.0.1",
+        "--sha256",
+        &hash,
+        "--progress",
+        "json",
+        "--start-timeout",
+        "10s",
+    ];
+    let done = get(dir.path(), &args, Duration::from_secs(60));
+    assert_eq!(done.status.code(), Some(0), "stderr:\n{}", done.stderr);
+    assert!(
+        std::fs::read(dir.path().join("image.wim")).unwrap() == data,
+        "downloaded bytes differ"
+    );
+    assert_eq!(
+        downloads_in(dir.path()),
+        vec!["image.wim".to_string()],
+        "partial file left behind"
+    );
+
+    let events: Vec<serde_json::Value> = done
+        .stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    assert!(events.iter().all(|e| e["schema"] == "wdsmc.progress/1"));
+    let start = events
+        .iter()
+        .find(|e| e["event"] == "start")
+        .expect("a start event");
+    assert_eq!(start["size"], data.len() as u64);
+    assert!(start["group"].as_str().unwrap().starts_with("239.255.81."));
+    let result = events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "result")
+        .expect("a result event");
+    assert_eq!(result["exit_code"], 0);
+    assert_eq!(result["statistics"]["bytes_received"], data.len() as u64);
+}
+
+#[test]
+fn downloads_two_objects_at_once_into_a_new_folder() {
+    let first = test_bytes(2 << 20, 2);
+    let second = test_bytes((1 << 20) + 12345, 3);
+    let served = Served::start(2, &[("first.bin", &first), ("second.bin", &second)], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = served.server();
+    let args = [
+        "--server",
+        &server,
+        "--namespace",
+        "test",
+        "--object",
+        "first.bin",
+        "--content",
+        "second.bin",
+        "-o",
+        "out",
+        "--interface",
+        "127.0.0.1",
+        "--progress",
+        "plain",
+        "--start-timeout",
+        "10s",
+    ];
+    let done = get(dir.path(), &args, Duration::from_secs(60));
+    assert_eq!(done.status.code(), Some(0), "stderr:\n{}", done.stderr);
+    assert!(std::fs::read(dir.path().join("out/first.bin")).unwrap() == first);
+    assert!(std::fs::read(dir.path().join("out/second.bin")).unwrap() == second);
+    assert_eq!(
+        downloads_in(&dir.path().join("out")),
+        vec!["first.bin".to_string(), "second.bin".to_string()]
+    );
+}
+
+#[test]
+fn unknown_namespace_is_refused_with_the_server_code() {
+    let served = Served::start(3, &[("a.bin", b"abc")], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = served.server();
+    let args = [
+        "--server",
+        &server,
+        "--namespace",
+        "no-such-namespace",
+        "--object",
+        "a.bin",
+        "--interface",
+        "127.0.0.1",
+        "--start-timeout",
+        "10s",
+    ];
+    let done = get(dir.path(), &args, Duration::from_secs(30));
+    assert_eq!(done.status.code(), Some(5), "stderr:\n{}", done.stderr);
+    assert!(
+        done.stderr.contains("0x"),
+        "the server's code should be printed:\n{}",
+        done.stderr
+    );
+    assert!(!done.stderr.contains("complete"), "{}", done.stderr);
+    assert!(
+        downloads_in(dir.path()).is_empty(),
+        "files left: {:?}",
+        downloads_in(dir.path())
+    );
+}
+
+#[test]
+fn wrong_sha256_deletes_the_file_and_exits_8() {
+    let data = test_bytes(1 << 20, 4);
+    let served = Served::start(4, &[("a.bin", &data)], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = served.server();
+    let wrong = "0".repeat(64);
+    let args = [
+        "--server",
+        &server,
+        "--namespace",
+        "test",
+        "--object",
+        "a.bin",
+        "--interface",
+        "127.0.0.1",
+        "--sha256",
+        &wrong,
+        "--keep-partial",
+        "--start-timeout",
+        "10s",
+    ];
+    let done = get(dir.path(), &args, Duration::from_secs(60));
+    assert_eq!(done.status.code(), Some(8), "stderr:\n{}", done.stderr);
+    assert!(done.stderr.contains("SHA-256 mismatch"), "{}", done.stderr);
+    assert!(
+        downloads_in(dir.path()).is_empty(),
+        "files left: {:?}",
+        downloads_in(dir.path())
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_cancels_and_the_server_sees_leave_cancelled() {
+    let data = test_bytes(8 << 20, 5);
+    let served = Served::start(5, &[("slow.bin", &data)], &["--max-rate", "256k"]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = served.server();
+    let args = [
+        "--server",
+        &server,
+        "--namespace",
+        "test",
+        "--object",
+        "slow.bin",
+        "--interface",
+        "127.0.0.1",
+        "--progress",
+        "plain",
+        "--start-timeout",
+        "10s",
+    ];
+    let (child, stdout, stderr) = spawn_get(dir.path(), &args);
+    // Wait until data flows (the start line is printed on SessionStart), then a bit more.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&stderr)
+        .unwrap_or_default()
+        .contains("group ")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no start line:\n{}",
+            std::fs::read_to_string(&stderr).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: sending a signal to our own child process by its id.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let done = wait_with_deadline(child, stdout, stderr, Duration::from_secs(10));
+    assert_eq!(done.status.code(), Some(130), "stderr:\n{}", done.stderr);
+    assert!(!done.stderr.contains("complete,"), "{}", done.stderr);
+    assert!(
+        downloads_in(dir.path()).is_empty(),
+        "files left: {:?}",
+        downloads_in(dir.path())
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = served.log_text();
+        let seen = log.lines().any(|line| {
+            let upper = line.to_ascii_uppercase();
+            upper.contains("LEAVE") && upper.contains("CANCEL")
+        });
+        if seen {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server log shows no LEAVE CANCELLED:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn no_server_times_out_naming_the_phase() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on this port (it is in this file's MSI range, test 6 starts no server).
+    let args = [
+        "--server",
+        "127.0.0.1:47006",
+        "--namespace",
+        "test",
+        "--object",
+        "a.bin",
+        "--interface",
+        "127.0.0.1",
+        "--start-timeout",
+        "2s",
+    ];
+    let started = Instant::now();
+    let done = get(dir.path(), &args, Duration::from_secs(30));
+    assert_eq!(done.status.code(), Some(6), "stderr:\n{}", done.stderr);
+    assert!(
+        done.stderr.contains("session initiation"),
+        "the phase should be named:\n{}",
+        done.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(
+        downloads_in(dir.path()).is_empty(),
+        "files left: {:?}",
+        downloads_in(dir.path())
+    );
+}
+
+#[test]
+fn stdout_stream_matches_the_object() {
+    let data = test_bytes((2 << 20) + 777, 7);
+    let served = Served::start(7, &[("stream.bin", &data)], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = served.server();
+    let hash = sha256_hex(&data);
+    let args = [
+        "--server",
+        &server,
+        "--namespace",
+        "test",
+        "--object",
+        "stream.bin",
+        "--interface",
+        "127.0.0.1",
+        "-o",
+        "-",
+        "--sha256",
+        &hash,
+        "--cache-size",
+        "256k",
+        "--start-timeout",
+        "10s",
+    ];
+    let done = get(dir.path(), &args, Duration::from_secs(60));
+    assert_eq!(done.status.code(), Some(0), "stderr:\n{}", done.stderr);
+    assert!(
+        std::fs::read(&done.stdout).unwrap() == data,
+        "streamed bytes differ"
+    );
+    assert!(
+        downloads_in(dir.path()).is_empty(),
+        "files left: {:?}",
+        downloads_in(dir.path())
+    );
+}
+
+#[test]
+fn keep_partial_leaves_the_partial_file_after_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on 47008 (test 8 starts no server).
+    let args = [
+        "--server",
+        "127.0.0.1:47008",
+        "--namespace",
+        "test",
+        "--object",
+        "kept.bin",
+        "--interface",
+        "127.0.0.1",
+        "--start-timeout",
+        "1s",
+        "--keep-partial",
+    ];
+    let done = get(dir.path(), &args, Duration::from_secs(30));
+    assert_eq!(done.status.code(), Some(6), "stderr:\n{}", done.stderr);
+    let files = downloads_in(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].starts_with(".kept.bin.wdsmc-partial-"),
+        "{files:?}"
+    );
+    assert!(
+        done.stderr.contains("partial data kept in"),
+        "{}",
+        done.stderr
+    );
+    assert!(!dir.path().join("kept.bin").exists());
+}
