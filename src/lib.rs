@@ -10,7 +10,7 @@
 //! * [`server`]: the reference server's content provider and session driver.
 
 pub mod cli;
-pub mod wire;
 pub mod proto;
 pub mod server;
 pub mod transport;
+pub mod wire;

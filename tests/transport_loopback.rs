@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{TestServer, content};
@@ -49,7 +49,10 @@ fn start(request: Request, size: usize) -> (Session, Arc<Mutex<Seen>>) {
                 assert!(seen.result.is_none(), "SessionComplete delivered twice");
                 seen.result = Some(result.clone());
             }
-            Event::Progress(_) | Event::Notice(_) | Event::Trace { .. } | Event::ReceiveMetadata(_) => {
+            Event::Progress(_)
+            | Event::Notice(_)
+            | Event::Trace { .. }
+            | Event::ReceiveMetadata(_) => {
                 assert!(seen.result.is_none(), "event after SessionComplete");
             }
         }
@@ -65,12 +68,17 @@ fn downloads_byte_exact_over_loopback_multicast() {
     let bytes = content(3_000_000 + 123, 1);
     server.put("big.bin", &bytes);
     let (session, seen) = start(request(&server, "big.bin"), bytes.len());
-    let status = session.wait(Some(Duration::from_secs(60))).expect("finishes");
+    let status = session
+        .wait(Some(Duration::from_secs(60)))
+        .expect("finishes");
     assert_eq!(status, Status::Success, "{:?}", seen.lock().unwrap().result);
     let seen = seen.lock().unwrap();
     assert!(seen.data == bytes, "downloaded bytes differ");
     let stats = seen.result.as_ref().unwrap().as_ref().unwrap();
     assert_eq!(stats.bytes_received, bytes.len() as u64);
-    assert_eq!(seen.events.first().map(String::as_str), Some("start 3000123"));
+    assert_eq!(
+        seen.events.first().map(String::as_str),
+        Some("start 3000123")
+    );
     assert_eq!(seen.events.last().map(String::as_str), Some("complete"));
 }

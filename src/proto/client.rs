@@ -33,6 +33,8 @@ use crate::wire::mt::{self, Body, KickReason, LeaveReason, Packet, Security, Seq
 pub const JOIN_INTERVAL: Duration = Duration::from_millis(500);
 /// ForceQCCInterval (§3.2.1.2): a voluntary QCR goes out when no QCC came for this long.
 pub const FORCE_QCC_INTERVAL: Duration = Duration::from_secs(20);
+/// Voluntary QCR interval while no multicast packet of the session has been heard yet.
+pub const UNCONFIRMED_QCR_INTERVAL: Duration = Duration::from_secs(1);
 /// MaxLeaveDelay (§3.2.1.2), used when MaxNACKBackOff is 0.
 pub const MAX_LEAVE_DELAY_MS: u64 = 200;
 /// Ranges per NACK: 44 header bytes + 84 × 16 = 1388 bytes, inside a 1400-byte datagram.
@@ -167,6 +169,9 @@ struct Transport {
     last_rdata_time: Option<Instant>,
     missing: MissingOdataList,
     data_flowed: bool,
+    /// Some multicast packet of the session (SPM, QCC, POLL, ODATA, RDATA) has arrived since
+    /// the JOINACK.
+    session_heard: bool,
     join_resend_at: Option<Instant>,
     join_deadline: Option<Instant>,
     first_data_deadline: Option<Instant>,
@@ -200,6 +205,7 @@ impl Transport {
             last_rdata_time: None,
             missing: MissingOdataList::new(),
             data_flowed: false,
+            session_heard: false,
             join_resend_at: None,
             join_deadline: None,
             first_data_deadline: None,
@@ -233,6 +239,18 @@ impl Transport {
         self.qcc_at = None;
         self.poll_at = None;
         self.nack_at = None;
+    }
+
+    /// When the next voluntary QCR is due. Deviation: until the session's multicast traffic is
+    /// heard, a lost QCR-after-JOINACK would leave the server holding us as pending while we
+    /// believe we are active, and a lone client would never be served; so the QCR repeats every
+    /// second until then, not every 20 s (§3.2.5.8).
+    fn next_voluntary_qcr(&self, now: Instant) -> Instant {
+        now + if self.session_heard {
+            FORCE_QCC_INTERVAL
+        } else {
+            UNCONFIRMED_QCR_INTERVAL
+        }
     }
 
     fn is_master(&self) -> bool {
@@ -494,6 +512,16 @@ impl Client {
             return None;
         }
         self.packet_heard(now);
+        let session_traffic = matches!(
+            packet.body,
+            Body::Spm(_) | Body::Qcc(_) | Body::Poll(_) | Body::OData(_) | Body::RData(_)
+        );
+        if session_traffic && !self.mt.session_heard {
+            self.mt.session_heard = true;
+            if self.mt.force_qcc_at.is_some() {
+                self.mt.force_qcc_at = Some(now + FORCE_QCC_INTERVAL);
+            }
+        }
         match packet.body {
             Body::JoinAck(ack) => self.on_joinack(now, sender_time, ack),
             Body::Qcc(qcc) => self.on_qcc(now, sender_time, qcc),
@@ -556,7 +584,7 @@ impl Client {
         self.mt.join_resend_at = None;
         self.mt.join_deadline = None;
         self.mt.state = SessionState::Regular;
-        self.mt.force_qcc_at = Some(now + FORCE_QCC_INTERVAL);
+        self.mt.force_qcc_at = Some(self.mt.next_voluntary_qcr(now));
         self.update_master(self.mt.master_client_id);
         if first {
             self.events.push_back(ClientEvent::Joined {
@@ -897,7 +925,7 @@ impl Client {
         server_time: u64,
         app_data: &[u8],
     ) {
-        self.mt.force_qcc_at = Some(now + FORCE_QCC_INTERVAL);
+        self.mt.force_qcc_at = Some(self.mt.next_voluntary_qcr(now));
         let Some(client_id) = self.mt.client_id else {
             return;
         };
@@ -1374,7 +1402,16 @@ mod tests {
         );
         assert_eq!(h.client.stats().client_id, Some(CLIENT_ID));
         h.advance(Duration::from_secs(2));
-        assert!(h.sent().is_empty(), "no JOIN after the JOINACK");
+        // No JOIN after the JOINACK; until the session's multicast is heard, the QCR repeats
+        // every second in its voluntary form (deviation, see `next_voluntary_qcr`).
+        let sent = h.sent();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        for bytes in &sent {
+            let Body::Qcr(qcr) = decode(bytes).body else {
+                panic!("only QCRs expected")
+            };
+            assert_eq!((qcr.qcc_seq_no, qcr.server_time), (0, 0));
+        }
 
         // A repeated JOINACK means our QCR was lost: the QCR is repeated.
         h.feed(Body::JoinAck(mt::JoinAck {

@@ -534,29 +534,18 @@ impl ServerSession {
 
     fn on_qcr(&mut self, now: Instant, from: SocketAddr, qcr: &mt::Qcr<'_>) -> bool {
         if let Some(index) = find(&self.pending, qcr.client_id, from) {
-            if qcr.qcc_seq_no != 0 {
-                self.stats.dropped_unexpected += 1;
-                return false;
-            }
-            let mut client = self.pending.remove(index);
-            if self.active.len() >= self.config.max_clients {
-                self.refuse(
-                    client.addr,
-                    format!("active list is full ({} clients)", self.active.len()),
-                );
+            // Deviation: any QCR proves the client has its JOINACK (the one after JOINACK may
+            // have been lost), so every flavour activates it. A voluntary QCR carries no
+            // ServerTime to measure an RTT from.
+            let rtt = if qcr.server_time != 0 {
+                self.rtt_from(now, qcr.server_time)
+            } else {
+                None
+            };
+            let Some(client_id) = self.activate_pending(now, index, rtt) else {
                 return true;
-            }
-            if let Some(rtt) = self.rtt_from(now, qcr.server_time) {
-                client.rtt_ms = rtt;
-            }
-            client.last_update = now;
-            let client_id = client.client_id;
-            self.active.push(client);
-            self.push_event(ServerEvent::ClientActive { client_id });
+            };
             self.status_trigger(now, client_id, qcr.app_data);
-            if self.state == MtState::PreStart {
-                self.enter_qcc(now);
-            }
             return true;
         }
         if let Some(index) = find(&self.active, qcr.client_id, from) {
@@ -583,6 +572,30 @@ impl ServerSession {
         }
         self.stats.dropped_unknown_client += 1;
         false
+    }
+
+    /// Moves a pending client to the Active list (MS-WDSMT §3.1.5.2.3); `None` when the list is
+    /// full and the client was refused.
+    fn activate_pending(&mut self, now: Instant, index: usize, rtt: Option<u64>) -> Option<u32> {
+        let mut client = self.pending.remove(index);
+        if self.active.len() >= self.config.max_clients {
+            self.refuse(
+                client.addr,
+                format!("active list is full ({} clients)", self.active.len()),
+            );
+            return None;
+        }
+        if let Some(rtt) = rtt {
+            client.rtt_ms = rtt;
+        }
+        client.last_update = now;
+        let client_id = client.client_id;
+        self.active.push(client);
+        self.push_event(ServerEvent::ClientActive { client_id });
+        if self.state == MtState::PreStart {
+            self.enter_qcc(now);
+        }
+        Some(client_id)
     }
 
     /// MS-WDSMA Status Trigger: the QCR's AppData is a PROGRESS packet.
@@ -782,6 +795,12 @@ impl ServerSession {
     }
 
     fn on_pollack(&mut self, now: Instant, from: SocketAddr, pollack: &mt::PollAck<'_>) -> bool {
+        // A POLLACK from a pending client also proves it has its JOINACK (see on_qcr).
+        if let Some(index) = find(&self.pending, pollack.client_id, from) {
+            if self.activate_pending(now, index, None).is_none() {
+                return true;
+            }
+        }
         let Some(index) = find(&self.active, pollack.client_id, from) else {
             if let Some(index) = find(&self.kicked, pollack.client_id, from) {
                 self.kicked[index].last_update = now;
@@ -1178,8 +1197,19 @@ impl ServerSession {
                 continue;
             }
             if self.pending[index].join_ack_sends >= MAX_JOIN_ACK_SENDS {
-                self.pending.remove(index);
-                self.stats.pending_expired += 1;
+                // Deviation: the spec forgets the client here, but it may have its JOINACK and
+                // only its QCR was lost; it then believes it is active and would never be
+                // served. Keep the record, without more JOINACKs, until ClientDeadTimeout, so
+                // that its next QCR or POLLACK activates it.
+                let silent_until =
+                    self.pending[index].last_update + self.config.client_dead_timeout;
+                if now >= silent_until {
+                    self.pending.remove(index);
+                    self.stats.pending_expired += 1;
+                    continue;
+                }
+                self.pending[index].join_ack_due = silent_until;
+                index += 1;
                 continue;
             }
             self.pending[index].join_ack_sends += 1;

@@ -312,7 +312,7 @@ impl SessionRun {
                 progress_logged.remove(&client_id);
                 log(
                     "client_left",
-                    format!("client {client_id} left: {}", reason.name()),
+                    format!("client {client_id} left (LEAVE {})", reason.name()),
                     json!({ "client": client_id, "reason": reason.name(), "code": reason.to_u8() }),
                 )
             }

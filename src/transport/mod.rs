@@ -103,7 +103,11 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn new(server: impl Into<String>, namespace: impl Into<String>, object: impl Into<String>) -> Self {
+    pub fn new(
+        server: impl Into<String>,
+        namespace: impl Into<String>,
+        object: impl Into<String>,
+    ) -> Self {
         Self {
             server: server.into(),
             namespace: namespace.into(),
@@ -149,7 +153,9 @@ pub enum TransportError {
     Network(String),
     #[error("the server's session description is invalid: {0}")]
     Protocol(String),
-    #[error("authenticated initiation (WDS Control Protocol over RPC) is not supported yet; use an unauthenticated namespace")]
+    #[error(
+        "authenticated initiation (WDS Control Protocol over RPC) is not supported yet; use an unauthenticated namespace"
+    )]
     AuthNotSupported,
     #[error("the consumer aborted the session: {0}")]
     Consumer(String),
@@ -173,12 +179,19 @@ pub enum Event<'a> {
     ReceiveMetadata(&'a [u8]),
     /// A block's bytes at their offset in the object. The consumer must call
     /// [`Session::complete_receive`] with the same offset and length once done with them.
-    ReceiveContents { offset: u64, data: &'a [u8] },
+    ReceiveContents {
+        offset: u64,
+        data: &'a [u8],
+    },
     Progress(&'a Stats),
     /// A line worth showing the user (e.g. "became master client"), not an error.
     Notice(&'a str),
     /// One decoded packet, sent (`outgoing`) or received, for `--trace`.
-    Trace { outgoing: bool, peer: SocketAddr, summary: &'a str },
+    Trace {
+        outgoing: bool,
+        peer: SocketAddr,
+        summary: &'a str,
+    },
     SessionComplete(&'a Result<Stats, TransportError>),
 }
 

@@ -551,7 +551,7 @@ impl Driver<'_> {
                     self.flush_transmits()?;
                     let stats = self.client.stats().clone();
                     (self.callback)(Event::Progress(&stats));
-                    return self.outcome_to_result(result.clone(), stats);
+                    return self.outcome_to_result(*result, stats);
                 }
             }
             if now.duration_since(last_progress) >= PROGRESS_INTERVAL {

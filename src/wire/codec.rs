@@ -49,7 +49,10 @@ impl fmt::Display for DecodeErrorKind {
             Self::TrailingBytes { count } => write!(f, "{count} unexpected trailing bytes"),
             Self::MissingOption { id } => write!(f, "required option 0x{id:04x} is missing"),
             Self::BadChecksum { carried, computed } => {
-                write!(f, "checksum 0x{carried:08x} does not match computed 0x{computed:08x}")
+                write!(
+                    f,
+                    "checksum 0x{carried:08x} does not match computed 0x{computed:08x}"
+                )
             }
             Self::InvalidUtf16 => write!(f, "not valid UTF-16LE"),
         }
@@ -174,7 +177,9 @@ impl<'a> Reader<'a> {
 
 pub(crate) fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
     match bytes.len() {
-        4 => Some(IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))),
+        4 => Some(IpAddr::V4(Ipv4Addr::new(
+            bytes[0], bytes[1], bytes[2], bytes[3],
+        ))),
         16 => {
             let mut octets = [0u8; 16];
             octets.copy_from_slice(bytes);
@@ -225,7 +230,9 @@ pub(crate) fn utf16le_until_nul(bytes: &[u8]) -> Option<String> {
         .chunks_exact(2)
         .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
         .take_while(|&unit| unit != 0);
-    char::decode_utf16(units).collect::<Result<String, _>>().ok()
+    char::decode_utf16(units)
+        .collect::<Result<String, _>>()
+        .ok()
 }
 
 /// Encodes `s` as UTF-16LE followed by a NUL code unit.

@@ -146,7 +146,9 @@ pub enum MsiPacket {
     Request(MsiRequest),
     Reply(MsiReply),
     /// A reply carrying `WDSMCSE_OPT_ERROR` (§2.2.2.3).
-    Error { code: u32 },
+    Error {
+        code: u32,
+    },
 }
 
 const PACKET: &str = "MSI packet";
@@ -201,7 +203,10 @@ fn required<'o, 'a>(
     })
 }
 
-fn fixed<const N: usize>(option: &RawOption<'_>, field: &'static str) -> Result<[u8; N], DecodeError> {
+fn fixed<const N: usize>(
+    option: &RawOption<'_>,
+    field: &'static str,
+) -> Result<[u8; N], DecodeError> {
     option.value.try_into().map_err(|_| {
         option_error(
             option,
@@ -297,17 +302,26 @@ impl MsiPacket {
                 get(OPT_MULTICAST_PORT, "MULTICAST_PORT")?,
                 "MULTICAST_PORT",
             )?),
-            server_port: u16::from_be_bytes(fixed(get(OPT_SERVER_PORT, "SERVER_PORT")?, "SERVER_PORT")?),
+            server_port: u16::from_be_bytes(fixed(
+                get(OPT_SERVER_PORT, "SERVER_PORT")?,
+                "SERVER_PORT",
+            )?),
             content_size: u64::from_be_bytes(fixed(
                 get(OPT_CONTENT_SIZE, "CONTENT_SIZE")?,
                 "CONTENT_SIZE",
             )?),
-            block_size: u32::from_be_bytes(fixed(get(OPT_BLOCK_SIZE, "BLOCK_SIZE")?, "BLOCK_SIZE")?),
+            block_size: u32::from_be_bytes(fixed(
+                get(OPT_BLOCK_SIZE, "BLOCK_SIZE")?,
+                "BLOCK_SIZE",
+            )?),
             total_blocks: u64::from_be_bytes(fixed(
                 get(OPT_TOTAL_BLOCKS, "TOTAL_BLOCKS")?,
                 "TOTAL_BLOCKS",
             )?),
-            session_id: u32::from_be_bytes(fixed(get(OPT_SESSION_ID, "SESSION_ID")?, "SESSION_ID")?),
+            session_id: u32::from_be_bytes(fixed(
+                get(OPT_SESSION_ID, "SESSION_ID")?,
+                "SESSION_ID",
+            )?),
         }))
     }
 
@@ -330,22 +344,38 @@ impl MsiPacket {
         let mut body = Vec::with_capacity(128);
         let opcode = match self {
             Self::Request(req) => {
-                option(&mut body, OPT_NAMESPACE, &|o| utf16le_with_nul(&req.namespace, o));
-                option(&mut body, OPT_CONTENT, &|o| utf16le_with_nul(&req.content, o));
-                option(&mut body, OPT_MAC_ADDRESS, &|o| o.extend_from_slice(&req.mac_address));
+                option(&mut body, OPT_NAMESPACE, &|o| {
+                    utf16le_with_nul(&req.namespace, o)
+                });
+                option(&mut body, OPT_CONTENT, &|o| {
+                    utf16le_with_nul(&req.content, o)
+                });
+                option(&mut body, OPT_MAC_ADDRESS, &|o| {
+                    o.extend_from_slice(&req.mac_address)
+                });
                 if let Some(capable) = req.ipv6_capable {
                     option(&mut body, OPT_IPV6_CAPABLE, &|o| o.put_u8(capable.into()));
                 }
                 OP_REQUEST
             }
             Self::Reply(rep) => {
-                option(&mut body, OPT_MULTICAST_ADDR, &|o| ip_bytes(&rep.multicast_addr, o));
-                option(&mut body, OPT_SERVER_ADDR, &|o| ip_bytes(&rep.server_addr, o));
-                option(&mut body, OPT_MULTICAST_PORT, &|o| o.put_u16(rep.multicast_port));
+                option(&mut body, OPT_MULTICAST_ADDR, &|o| {
+                    ip_bytes(&rep.multicast_addr, o)
+                });
+                option(&mut body, OPT_SERVER_ADDR, &|o| {
+                    ip_bytes(&rep.server_addr, o)
+                });
+                option(&mut body, OPT_MULTICAST_PORT, &|o| {
+                    o.put_u16(rep.multicast_port)
+                });
                 option(&mut body, OPT_SERVER_PORT, &|o| o.put_u16(rep.server_port));
-                option(&mut body, OPT_CONTENT_SIZE, &|o| o.put_u64(rep.content_size));
+                option(&mut body, OPT_CONTENT_SIZE, &|o| {
+                    o.put_u64(rep.content_size)
+                });
                 option(&mut body, OPT_BLOCK_SIZE, &|o| o.put_u32(rep.block_size));
-                option(&mut body, OPT_TOTAL_BLOCKS, &|o| o.put_u64(rep.total_blocks));
+                option(&mut body, OPT_TOTAL_BLOCKS, &|o| {
+                    o.put_u64(rep.total_blocks)
+                });
                 option(&mut body, OPT_SESSION_ID, &|o| o.put_u32(rep.session_id));
                 OP_REPLY
             }
@@ -366,7 +396,9 @@ impl MsiPacket {
 pub enum RequestError {
     #[error("{field} is empty; give a non-empty name")]
     Empty { field: &'static str },
-    #[error("{field} is {len} bytes as UTF-16, more than the {max} an option can carry; shorten it")]
+    #[error(
+        "{field} is {len} bytes as UTF-16, more than the {max} an option can carry; shorten it"
+    )]
     TooLong {
         field: &'static str,
         len: usize,
@@ -381,7 +413,10 @@ pub enum RequestError {
 impl MsiRequest {
     /// Checks that every field fits its option.
     pub fn validate(&self) -> Result<(), RequestError> {
-        for (field, value) in [("namespace", &self.namespace), ("object name", &self.content)] {
+        for (field, value) in [
+            ("namespace", &self.namespace),
+            ("object name", &self.content),
+        ] {
             if value.is_empty() {
                 return Err(RequestError::Empty { field });
             }
@@ -446,7 +481,9 @@ impl MsiReply {
 pub enum ReplyError {
     #[error("server announced a block size of 0")]
     ZeroBlockSize,
-    #[error("server announced multicast port {multicast} but unicast port {server}; they must be equal")]
+    #[error(
+        "server announced multicast port {multicast} but unicast port {server}; they must be equal"
+    )]
     PortMismatch { multicast: u16, server: u16 },
     #[error("server announced port 0")]
     ZeroPort,

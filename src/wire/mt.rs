@@ -566,7 +566,11 @@ fn write_app_data(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(data);
 }
 
-fn read_address(r: &mut Reader<'_>, len_field: &'static str, field: &'static str) -> Result<IpAddr, DecodeError> {
+fn read_address(
+    r: &mut Reader<'_>,
+    len_field: &'static str,
+    field: &'static str,
+) -> Result<IpAddr, DecodeError> {
     let len = r.u8(len_field)?;
     if len != 4 && len != 16 {
         return Err(r.invalid(len_field, len.into()));
@@ -802,7 +806,10 @@ impl<'a> Packet<'a> {
         };
         // Packets without extended options in the specification still tolerate an empty or
         // unknown options section after their fields.
-        if !matches!(opcode, OpCode::Join | OpCode::Qcr | OpCode::OData | OpCode::RData) {
+        if !matches!(
+            opcode,
+            OpCode::Join | OpCode::Qcr | OpCode::OData | OpCode::RData
+        ) {
             read_options(r)?;
         }
         Ok(body)

@@ -84,7 +84,6 @@ pub struct Report {
     pub downlink_lost: u64,
     /// RDATA packets the server sent.
     pub rdata_sent: u64,
-    pub odata_sent: u64,
     pub server_events: Vec<String>,
     pub end: Duration,
 }
@@ -198,6 +197,7 @@ pub fn run(scenario: &Scenario) -> Report {
     let mut buf = Vec::with_capacity(70_000);
     let mut server_events = Vec::new();
     let deadline = epoch + scenario.deadline;
+    let mut stalled = 0u32;
 
     loop {
         // Start, cancel and vanish clients whose time has come.
@@ -260,6 +260,7 @@ pub fn run(scenario: &Scenario) -> Report {
                 .poll_transmit(now, &mut buf, &mut source)
                 .expect("memory source never fails");
             let Some(dest) = dest else { break };
+            trace(now - epoch, "server ->", dest, &buf);
             for (i, c) in clients.iter_mut().enumerate() {
                 if dest != GROUP && dest != client_addr(i) {
                     continue;
@@ -282,6 +283,7 @@ pub fn run(scenario: &Scenario) -> Report {
             };
             while let Some(dest) = client.poll_transmit(&mut buf) {
                 assert_eq!(dest, SERVER, "clients send only to the server");
+                trace(now - epoch, &format!("client {i} ->"), dest, &buf);
                 for (at, bytes) in c.uplink.carry(now, &buf) {
                     order += 1;
                     queue.push(Reverse(InFlight {
@@ -330,15 +332,43 @@ pub fn run(scenario: &Scenario) -> Report {
             if c.client.is_none() && c.outcome.is_none() && !c.vanished {
                 next = next.min(epoch + c.plan.start_at);
             }
-            if let Some(at) = c.plan.cancel_at.filter(|_| !c.cancelled) {
-                next = next.min(epoch + at);
-            }
-            if let Some(at) = c.plan.vanish_at.filter(|_| !c.vanished) {
-                next = next.min(epoch + at);
+            // A cancel planned before the client starts happens when it starts.
+            for at in [
+                c.plan.cancel_at.filter(|_| !c.cancelled),
+                c.plan.vanish_at.filter(|_| !c.vanished),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if epoch + at > now {
+                    next = next.min(epoch + at);
+                }
             }
             if c.pending_release > 0 {
                 next = next.min(now + Duration::from_millis(10));
             }
+        }
+        if next <= now {
+            stalled += 1;
+            assert!(
+                stalled < 100_000,
+                "seed {}: virtual clock stuck at {:?}: server timer {:?}, client timers {:?}",
+                scenario.seed,
+                now - epoch,
+                server
+                    .poll_timeout()
+                    .map(|t| t.saturating_duration_since(epoch)),
+                clients
+                    .iter()
+                    .map(|c| c
+                        .client
+                        .as_ref()
+                        .and_then(|x| x.poll_timeout())
+                        .map(|t| t.saturating_duration_since(epoch)))
+                    .collect::<Vec<_>>()
+            );
+        } else {
+            stalled = 0;
         }
         now = next.max(now);
 
@@ -381,7 +411,7 @@ pub fn run(scenario: &Scenario) -> Report {
         clients: clients
             .iter()
             .map(|c| ClientReport {
-                outcome: c.outcome.clone(),
+                outcome: c.outcome,
                 byte_exact: c.received == content,
                 finished_at: c.finished_at,
                 stats: c
@@ -393,8 +423,18 @@ pub fn run(scenario: &Scenario) -> Report {
             .collect(),
         downlink_lost: clients.iter().map(|c| c.downlink.stats.lost).sum(),
         rdata_sent: stats.rdata_sent,
-        odata_sent: stats.odata_sent,
         server_events,
         end: now - epoch,
+    }
+}
+
+/// With `WDSMC_SIM_TRACE=1`, prints every datagram sent (for replaying a failing seed).
+fn trace(at: Duration, who: &str, dest: SocketAddr, bytes: &[u8]) {
+    if std::env::var_os("WDSMC_SIM_TRACE").is_none() {
+        return;
+    }
+    match wdsmc::wire::mt::Packet::decode(bytes) {
+        Ok(p) => eprintln!("{at:?} {who} {dest} {:?}", p.body),
+        Err(e) => eprintln!("{at:?} {who} {dest} undecodable: {e}"),
     }
 }

@@ -298,14 +298,14 @@ fn cntcir(progress: u8, time_in_session: u32, ranges: &[(u64, u64)]) -> CntCir {
 }
 
 #[test]
-fn join_gets_joinack_resent_three_times_then_dropped() {
+fn join_gets_joinack_resent_three_times_then_waits_for_a_late_qcr() {
     let mut h = Harness::new(10);
     let id = h.join(1);
     assert_ne!(id, 0);
     assert!(
         matches!(h.events()[0], ServerEvent::ClientJoined { client_id, .. } if client_id == id)
     );
-    // Three resends at 500 ms, to the JOIN's source, then the pending client is forgotten.
+    // Three resends at 500 ms, to the JOIN's source, then no more JOINACKs.
     for _ in 0..3 {
         h.advance(Duration::from_millis(500));
         let acks = h.take();
@@ -315,6 +315,22 @@ fn join_gets_joinack_resent_three_times_then_dropped() {
     }
     h.advance(Duration::from_millis(500));
     assert!(h.take().is_empty());
+    // Deviation from §3.1.6.1: the record stays, so a client whose QCRs were lost is
+    // activated by its next (voluntary) QCR instead of being stranded.
+    assert_eq!(h.server.stats().pending_clients, 1);
+    h.advance(Duration::from_secs(5));
+    h.qcr(1, id, 0, 0, None);
+    assert_eq!(h.server.stats().active_clients, 1);
+    assert_eq!(h.server.stats().pending_clients, 0);
+    assert_eq!(h.server.stats().dropped_unknown_client, 0);
+}
+
+#[test]
+fn silent_pending_client_is_forgotten_after_the_dead_timeout() {
+    let mut h = Harness::new(10);
+    let id = h.join(1);
+    h.advance(Duration::from_secs(61));
+    h.advance(Duration::from_millis(500));
     assert_eq!(h.server.stats().pending_expired, 1);
     assert_eq!(h.server.stats().pending_clients, 0);
     // A QCR for the forgotten client is an unknown client now.
