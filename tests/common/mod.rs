@@ -40,8 +40,7 @@ impl TestServer {
         config.msi_port = 0;
         let base = 41000 + slot * 20;
         config.port_range = (base, base + 19);
-        config.group_range_v4 = (Ipv4Addr::new(239, 255, 100, (slot % 250) as u8 * 0), 24);
-        config.group_range_v4 = (Ipv4Addr::new(239, 255, 100 + (slot / 250) as u8, 0), 24);
+        config.group_range_v4 = (Ipv4Addr::new(239, 255, 100 + slot as u8, 0), 24);
         config.seed = Some(u64::from(slot));
         configure(&mut config);
         let server = Server::start(config).expect("server starts");
