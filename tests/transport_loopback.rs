@@ -82,3 +82,183 @@ fn downloads_byte_exact_over_loopback_multicast() {
     );
     assert_eq!(seen.events.last().map(String::as_str), Some("complete"));
 }
+
+fn observed_request(server: &common::observed::ObservedServer) -> Request {
+    let mut request = Request::new(server.msi_addr.to_string(), "ns", "obj");
+    request.timeouts.initiation = Duration::from_secs(10);
+    request.timeouts.inactivity = Duration::from_secs(10);
+    request.seed = Some(2);
+    request
+}
+
+fn wait_bytes(seen: &Arc<Mutex<Seen>>, at_least: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = seen
+            .lock()
+            .unwrap()
+            .data
+            .iter()
+            .filter(|&&b| b != 0)
+            .count();
+        if got >= at_least {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no data arrived");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn cancel_sends_leave_cancelled_and_completes_cancelled() {
+    use wdsmc::proto::server::{LeaveReason, ServerEvent};
+    let bytes = content(2_000_000, 3);
+    let server =
+        common::observed::ObservedServer::start(bytes.clone(), 8192, 43001, 151, Some(300_000));
+    let (session, seen) = start(observed_request(&server), bytes.len());
+    wait_bytes(&seen, 10_000);
+    session.cancel();
+    let status = session
+        .wait(Some(Duration::from_secs(10)))
+        .expect("cancel completes");
+    assert_eq!(status, Status::Failure(TransportError::Cancelled));
+    assert!(
+        server.wait_for(Duration::from_secs(5), |e| matches!(
+            e,
+            ServerEvent::ClientLeft {
+                reason: LeaveReason::Cancelled,
+                ..
+            }
+        )),
+        "the server saw no LEAVE CANCELLED: {:?}",
+        server.events.lock().unwrap()
+    );
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.events.last().map(String::as_str), Some("complete"));
+    assert_eq!(seen.result, Some(Err(TransportError::Cancelled)));
+}
+
+#[test]
+fn close_does_not_cancel_and_a_closed_handle_cannot_cancel() {
+    let bytes = content(1_500_000, 4);
+    let server =
+        common::observed::ObservedServer::start(bytes.clone(), 8192, 43002, 152, Some(3_000_000));
+    let (session, seen) = start(observed_request(&server), bytes.len());
+    let handle = session.handle();
+    wait_bytes(&seen, 1000);
+    session.close();
+    // Cancel through a handle of a closed session does nothing.
+    handle.cancel();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while seen.lock().unwrap().result.is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "transfer did not finish after close"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let seen = seen.lock().unwrap();
+    assert!(matches!(seen.result, Some(Ok(_))), "{:?}", seen.result);
+    assert!(seen.data == bytes, "bytes differ after close");
+    assert_eq!(seen.events.last().map(String::as_str), Some("complete"));
+}
+
+#[test]
+fn slow_consumer_with_small_cache_loses_no_data() {
+    let server = TestServer::start(2, |_| {});
+    let bytes = content(1_000_000 + 7, 5);
+    server.put("slow.bin", &bytes);
+    let mut req = request(&server, "slow.bin");
+    req.cache_size = 64 * 1024;
+    req.timeouts.inactivity = Duration::from_secs(20);
+    let data = Arc::new(Mutex::new(vec![0u8; bytes.len()]));
+    let (to_worker, from_callback) = std::sync::mpsc::channel::<(u64, Vec<u8>)>();
+    let handle_slot: Arc<Mutex<Option<wdsmc::transport::SessionHandle>>> = Arc::default();
+    let worker_handle = Arc::clone(&handle_slot);
+    let worker_data = Arc::clone(&data);
+    // The consumer completes each block a little later, on another thread.
+    let worker = std::thread::spawn(move || {
+        for (offset, block) in from_callback {
+            std::thread::sleep(Duration::from_micros(300));
+            let at = offset as usize;
+            worker_data.lock().unwrap()[at..at + block.len()].copy_from_slice(&block);
+            if let Some(h) = worker_handle.lock().unwrap().as_ref() {
+                h.complete_receive(offset, block.len() as u64);
+            }
+        }
+    });
+    let completes = Arc::new(Mutex::new(0));
+    let completes_cb = Arc::clone(&completes);
+    let session = Session::start(req, move |event| match event {
+        Event::ReceiveContents { offset, data } => {
+            to_worker.send((offset, data.to_vec())).unwrap();
+        }
+        Event::SessionComplete(_) => *completes_cb.lock().unwrap() += 1,
+        _ => {}
+    })
+    .unwrap();
+    *handle_slot.lock().unwrap() = Some(session.handle());
+    let status = session
+        .wait(Some(Duration::from_secs(120)))
+        .expect("finishes");
+    assert_eq!(status, Status::Success);
+    drop(session);
+    worker.join().unwrap();
+    assert!(
+        *data.lock().unwrap() == bytes,
+        "bytes differ with a slow consumer"
+    );
+    assert_eq!(
+        *completes.lock().unwrap(),
+        1,
+        "SessionComplete exactly once"
+    );
+}
+
+#[test]
+fn wait_reports_in_progress_then_status_is_final() {
+    let bytes = content(600_000, 6);
+    let server =
+        common::observed::ObservedServer::start(bytes.clone(), 8192, 43003, 153, Some(400_000));
+    let (session, _seen) = start(observed_request(&server), bytes.len());
+    assert_eq!(session.wait(Some(Duration::from_millis(50))), None);
+    assert_eq!(session.status(), Status::InProgress);
+    assert_eq!(
+        session.wait(Some(Duration::from_secs(30))),
+        Some(Status::Success)
+    );
+    assert_eq!(session.status(), Status::Success);
+}
+
+#[test]
+fn refusal_and_timeout_name_their_cause() {
+    let server = TestServer::start(3, |_| {});
+    let mut req = Request::new(server.addr(), "no-such-namespace", "x");
+    req.timeouts.initiation = Duration::from_secs(5);
+    let (session, _) = start(req, 0);
+    match session.wait(Some(Duration::from_secs(10))) {
+        Some(Status::Failure(TransportError::Refused { code, message })) => {
+            assert_eq!(code, wdsmc::wire::msi::error_code::NAMESPACE_NOT_FOUND);
+            assert!(message.contains("NAMESPACE_NOT_FOUND"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // Nothing listens on this port: initiation times out.
+    let mut req = Request::new("127.0.0.1:43999", "ns", "x");
+    req.timeouts.initiation = Duration::from_millis(1500);
+    let (session, _) = start(req, 0);
+    match session.wait(Some(Duration::from_secs(10))) {
+        Some(Status::Failure(TransportError::Timeout { phase, .. })) => {
+            assert_eq!(phase, wdsmc::transport::Phase::Initiation)
+        }
+        other => panic!("expected an initiation timeout, got {other:?}"),
+    }
+
+    let mut req = Request::new("127.0.0.1", "ns", "x");
+    req.auth = wdsmc::transport::AuthLevel::Authenticated;
+    assert!(matches!(
+        Session::start(req, |_| {}),
+        Err(TransportError::AuthNotSupported)
+    ));
+}

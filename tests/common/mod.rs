@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod observed;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
