@@ -76,6 +76,10 @@ fn downloads_byte_exact_over_loopback_multicast() {
     assert!(seen.data == bytes, "downloaded bytes differ");
     let stats = seen.result.as_ref().unwrap().as_ref().unwrap();
     assert_eq!(stats.bytes_received, bytes.len() as u64);
+    // The only client is the master for most of the transfer.
+    assert!(stats.is_master || stats.time_as_master > Duration::ZERO, "{stats:?}");
+    assert!(stats.time_as_master > Duration::ZERO, "{stats:?}");
+    assert_eq!(stats.checksum_drops, 0);
     assert_eq!(
         seen.events.first().map(String::as_str),
         Some("start 3000123")

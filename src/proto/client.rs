@@ -136,6 +136,9 @@ pub struct ClientStats {
     pub client_id: Option<u32>,
     /// Estimated loss rate, 0..=1.
     pub loss_rate: f64,
+    /// Time spent as master client (updated when mastership changes and when the session
+    /// ends).
+    pub time_as_master: Duration,
 }
 
 /// SessionState (§3.2.1.1).
@@ -330,6 +333,8 @@ pub struct Client {
     transmit: VecDeque<(Vec<u8>, SocketAddr)>,
     events: VecDeque<ClientEvent>,
     pending_leaves: Vec<PendingLeave>,
+    /// When this client last became master, while it is.
+    master_since: Option<Instant>,
     /// The session is ending: nothing but pending LEAVEs happens any more.
     ending: bool,
     finished: bool,
@@ -358,6 +363,7 @@ impl Client {
             transmit: VecDeque::new(),
             events: VecDeque::new(),
             pending_leaves: Vec::new(),
+            master_since: None,
             ending: false,
             finished: false,
             stats,
@@ -585,7 +591,7 @@ impl Client {
         self.mt.join_deadline = None;
         self.mt.state = SessionState::Regular;
         self.mt.force_qcc_at = Some(self.mt.next_voluntary_qcr(now));
-        self.update_master(self.mt.master_client_id);
+        self.update_master(now, self.mt.master_client_id);
         if first {
             self.events.push_back(ClientEvent::Joined {
                 client_id: ack.client_id,
@@ -652,7 +658,7 @@ impl Client {
         mt.missing.update_start(start);
         mt.missing.update_end(spm.lead_odata_seq_no);
         self.stats.loss_rate = self.mt.loss_rate;
-        self.update_master(spm.master_client_id);
+        self.update_master(now, spm.master_client_id);
         self.manage_nack(now);
         self.send_ack_if_master(now, sender_time);
     }
@@ -701,7 +707,7 @@ impl Client {
         mt.missing.update_end(seq);
         mt.missing.received(seq);
         self.stats.loss_rate = self.mt.loss_rate;
-        self.update_master(packet.client_id);
+        self.update_master(now, packet.client_id);
         self.manage_nack(now);
         // §3.2.5.13: with FW_LEAD present the master ACKs only when it is not behind `seq`.
         if packet.fw_lead_seq_no.is_none_or(|lead| lead >= seq) {
@@ -801,17 +807,21 @@ impl Client {
         self.config.params = params.clone();
         self.mt = Transport::new();
         self.stats.client_id = None;
-        self.update_master(0);
+        self.update_master(now, 0);
         self.events.push_back(ClientEvent::Demoted { params });
         self.start_join(now);
     }
 
     /// Tracks MasterClientId and reports when it starts or stops naming us.
-    fn update_master(&mut self, master_client_id: u32) {
+    fn update_master(&mut self, now: Instant, master_client_id: u32) {
         self.mt.master_client_id = master_client_id;
         let is_master = self.mt.is_master();
         if is_master != self.stats.is_master {
             self.stats.is_master = is_master;
+            match self.master_since.take() {
+                Some(since) => self.stats.time_as_master += now.saturating_duration_since(since),
+                None => self.master_since = Some(now),
+            }
             self.events
                 .push_back(ClientEvent::MasterChanged { is_master });
         }
@@ -1099,6 +1109,9 @@ impl Client {
 
     /// Emits Finished; LEAVEs of demoted sessions still waiting go out first.
     fn finish(&mut self, now: Instant, outcome: ClientOutcome) {
+        if let Some(since) = self.master_since.take() {
+            self.stats.time_as_master += now.saturating_duration_since(since);
+        }
         for leave in std::mem::take(&mut self.pending_leaves) {
             self.send_leave(now, &leave);
         }
