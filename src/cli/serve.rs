@@ -22,10 +22,28 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         Failure::new(code, error)
     })?;
     eprintln!("wdsmc: serving on {} (Ctrl-C to stop)", server.msi_addr());
-    let _ = stop_rx.recv();
-    eprintln!("wdsmc: stopping");
+    // A signal stops the server through its handle; `wait` also returns if the server stops
+    // on its own (a fatal error), which must not look like a clean stop.
+    let handle = server.shutdown_handle();
+    let signalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher_signalled = std::sync::Arc::clone(&signalled);
+    std::thread::spawn(move || {
+        if stop_rx.recv().is_ok() {
+            watcher_signalled.store(true, std::sync::atomic::Ordering::SeqCst);
+            eprintln!("wdsmc: stopping");
+            handle.shutdown();
+        }
+    });
+    server.wait();
     server.shutdown();
-    Ok(())
+    if signalled.load(std::sync::atomic::Ordering::SeqCst) {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            ExitCode::Internal,
+            anyhow::anyhow!("the server stopped unexpectedly; see the log lines above"),
+        ))
+    }
 }
 
 fn build_config(args: &ServeArgs) -> Result<ServerConfig, Failure> {
