@@ -235,7 +235,7 @@ enum ToWriter {
 }
 
 enum MainMessage {
-    JobDone(usize, JobOutcome),
+    JobDone(usize, Box<JobOutcome>),
     Interrupted,
 }
 
@@ -364,7 +364,7 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
                 if outcomes[index].is_none() {
                     remaining -= 1;
                 }
-                outcomes[index] = Some(outcome);
+                outcomes[index] = Some(*outcome);
             }
             Ok(MainMessage::Interrupted) => {
                 if cancel_deadline.is_none() {
@@ -478,7 +478,7 @@ struct DoneGuard {
 impl DoneGuard {
     fn send(mut self, outcome: JobOutcome) {
         if let Some(sender) = self.sender.take() {
-            let _ = sender.send(MainMessage::JobDone(self.index, outcome));
+            let _ = sender.send(MainMessage::JobDone(self.index, Box::new(outcome)));
         }
     }
 }
@@ -493,7 +493,7 @@ impl Drop for DoneGuard {
                 elapsed: Duration::ZERO,
                 destination: None,
             };
-            let _ = sender.send(MainMessage::JobDone(self.index, outcome));
+            let _ = sender.send(MainMessage::JobDone(self.index, Box::new(outcome)));
         }
     }
 }
