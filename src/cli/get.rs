@@ -211,9 +211,25 @@ fn sanitised_name(object: &str) -> Option<String> {
     let cleaned = cleaned.trim().trim_end_matches('.').to_string();
     if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
         None
+    } else if is_windows_device_name(&cleaned) {
+        // `con.wim` would open the console on Windows; same name on every platform.
+        Some(format!("_{cleaned}"))
     } else {
         Some(cleaned)
     }
+}
+
+/// Names Windows maps to devices whatever the extension (CON, NUL, COM1, LPT1.txt, ...).
+fn is_windows_device_name(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or(name).trim_end();
+    let upper = stem.to_ascii_uppercase();
+    matches!(
+        upper.as_str(),
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
+    ) || ((upper.starts_with("COM") || upper.starts_with("LPT"))
+        && upper.len() == 4
+        && upper.as_bytes()[3].is_ascii_digit()
+        && upper.as_bytes()[3] != b'0')
 }
 
 fn partial_path(target: &Path) -> PathBuf {
@@ -1039,6 +1055,26 @@ mod tests {
         assert_eq!(sanitised_name("."), None);
         assert_eq!(sanitised_name(""), None);
         assert_eq!(sanitised_name("///"), None);
+        assert_eq!(
+            sanitised_name("sources\\install.wim").as_deref(),
+            Some("install.wim")
+        );
+        assert_eq!(
+            sanitised_name("C:\\images\\boot.wim").as_deref(),
+            Some("boot.wim")
+        );
+        assert_eq!(sanitised_name("C:").as_deref(), Some("C_"));
+        assert_eq!(
+            sanitised_name("images/con.wim").as_deref(),
+            Some("_con.wim")
+        );
+        assert_eq!(sanitised_name("NUL").as_deref(), Some("_NUL"));
+        assert_eq!(sanitised_name("lpt1.txt").as_deref(), Some("_lpt1.txt"));
+        assert_eq!(sanitised_name("com0.wim").as_deref(), Some("com0.wim"));
+        assert_eq!(
+            sanitised_name("console.wim").as_deref(),
+            Some("console.wim")
+        );
     }
 
     #[test]

@@ -91,6 +91,11 @@ pub fn bind_session_socket(listen: IpAddr, port: u16, ttl: u32) -> io::Result<Ud
         socket.set_only_v6(true)?;
     }
     socket.bind(&addr.into())?;
+    // Set after the bind, so the bind still claims the port against other servers (a socket
+    // without the option cannot share it): a Windows client on this host binds the wildcard
+    // address and the session port, which Linux (and so Wine) allows only when both sockets
+    // have SO_REUSEADDR. Unicast to `addr` still reaches this socket, the more specific bind.
+    let _ = socket.set_reuse_address(true);
     // The OS may cap these; a smaller buffer only costs throughput.
     let _ = socket.set_send_buffer_size(SEND_BUFFER);
     let _ = socket.set_recv_buffer_size(1 << 20);

@@ -78,13 +78,14 @@ pub(crate) fn choose_interface(
         Some(InterfaceSpec::Address(ip)) => {
             if !all.iter().any(|i| i.ip() == *ip) && !ip.is_unspecified() {
                 return Err(TransportError::Network(format!(
-                    "no local interface has address {ip}; pick one that `ip addr` lists"
+                    "no local interface has address {ip}; pick one that `{}` lists",
+                    if cfg!(windows) { "ipconfig" } else { "ip addr" }
                 )));
             }
             *ip
         }
         Some(InterfaceSpec::Name(name)) => {
-            let mut candidates = all.iter().filter(|i| &i.name == name).peekable();
+            let mut candidates = all.iter().filter(|i| has_name(i, name)).peekable();
             if candidates.peek().is_none() {
                 let known: Vec<&str> = all.iter().map(|i| i.name.as_str()).collect();
                 return Err(TransportError::Network(format!(
@@ -133,6 +134,16 @@ pub(crate) fn address_in_family(iface: &LocalInterface, ipv4: bool) -> Option<Ip
         .filter(|i| &i.name == name && i.ip().is_ipv4() == ipv4)
         .map(|i| i.ip())
         .next()
+}
+
+/// Whether `name` names this interface. Windows knows an adapter by its friendly name
+/// ("Ethernet") and by its GUID ("{4D36E972-...}"); both are accepted there.
+fn has_name(interface: &if_addrs::Interface, name: &str) -> bool {
+    #[cfg(windows)]
+    if interface.adapter_name.eq_ignore_ascii_case(name) {
+        return true;
+    }
+    interface.name == name
 }
 
 fn dedup(mut names: Vec<&str>) -> Vec<&str> {
