@@ -467,6 +467,19 @@ impl ServerSession {
             self.send_join_ack(now, index);
             return true;
         }
+        // A full pending table gives up its oldest record whose JOINACKs are all spent (kept
+        // only in case its QCR was lost): otherwise a burst of JOINs that never QCR locks
+        // every real client out for ClientDeadTimeout.
+        if self.pending.len() >= self.config.max_clients {
+            if let Some(index) = self
+                .pending
+                .iter()
+                .position(|c| c.join_ack_sends >= MAX_JOIN_ACK_SENDS)
+            {
+                self.pending.remove(index);
+                self.stats.pending_expired += 1;
+            }
+        }
         if self.pending.len() >= self.config.max_clients
             || self.active.len() >= self.config.max_clients
         {
