@@ -291,3 +291,104 @@ fn garbage_from_clients_does_not_disturb_a_real_download() {
     // And the server still answers MSI afterwards.
     let _ = initiate(&server, "g.bin");
 }
+
+/// Regression (found by the namespace testbed): a kicked client whose multicast KICK was lost
+/// keeps sending NACKs; the server now answers them with a unicast KICK, at most once a second.
+#[test]
+fn kicked_client_that_keeps_nacking_gets_its_kick_by_unicast() {
+    use wdsmc::proto::server::{BlockSource, ServerSession, SessionConfig};
+    use wdsmc::proto::{SeedableRng, SmallRng};
+    use wdsmc::wire::mt::KickReason;
+
+    struct Zeros;
+    impl BlockSource for Zeros {
+        fn read_block(&mut self, _: u64, buf: &mut [u8]) -> std::io::Result<()> {
+            buf.fill(0);
+            Ok(())
+        }
+    }
+    const SESSION: u32 = 0x1234_5678;
+    let group = SocketAddr::from(([239, 255, 110, 99], 42999));
+    let client = SocketAddr::from(([127, 0, 0, 5], 5555));
+    let start = Instant::now();
+    let mut server = ServerSession::new(
+        SessionConfig::new(SESSION, group, 100_000, 1000),
+        start,
+        SmallRng::seed_from_u64(5),
+    );
+    let mut buf = Vec::new();
+    let mut drain = |server: &mut ServerSession, now: Instant| {
+        let mut sent = Vec::new();
+        while let Some(dest) = server.poll_transmit(now, &mut buf, &mut Zeros).unwrap() {
+            let decoded = Packet::decode(&buf).unwrap();
+            sent.push((dest, format!("{:?}", decoded.body)));
+        }
+        sent
+    };
+    server.handle_datagram(start, client, &join(SESSION, 1));
+    let sent = drain(&mut server, start);
+    let client_id = sent
+        .iter()
+        .find(|(_, body)| body.starts_with("JoinAck"))
+        .map(|(_, body)| {
+            let digits: String = body
+                .split("client_id: ")
+                .nth(1)
+                .unwrap()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse::<u32>().unwrap()
+        })
+        .expect("a JOINACK");
+    let qcr = packet(
+        SESSION,
+        Body::Qcr(Qcr {
+            client_id,
+            qcc_seq_no: 0,
+            backoff: 0,
+            server_time: 0,
+            hi_odata_seq_no: 0,
+            loss_rate: 0,
+            app_data: &[],
+            cpu_util: None,
+            mem_util: None,
+            net_util: None,
+        }),
+    );
+    server.handle_datagram(start, client, &qcr);
+    drain(&mut server, start);
+    server.kick(start, client_id, KickReason::Fallback);
+    drain(&mut server, start); // the multicast KICK, "lost"
+    let nack = packet(
+        SESSION,
+        Body::Nack(Nack {
+            client_id,
+            hi_odata_seq_no: 1,
+            loss_rate: 0,
+            ranges: vec![SeqRange { start: 1, end: 1 }],
+        }),
+    );
+    let unicast_kicks = |sent: &[(SocketAddr, String)]| {
+        sent.iter()
+            .filter(|(dest, body)| *dest == client && body.starts_with("Kick"))
+            .count()
+    };
+    let mut now = start + Duration::from_millis(100);
+    server.handle_datagram(now, client, &nack);
+    assert_eq!(
+        unicast_kicks(&drain(&mut server, now)),
+        1,
+        "first NACK after the kick"
+    );
+    now += Duration::from_millis(100);
+    server.handle_datagram(now, client, &nack);
+    assert_eq!(unicast_kicks(&drain(&mut server, now)), 0, "rate-limited");
+    now += Duration::from_secs(1);
+    server.handle_datagram(now, client, &nack);
+    assert_eq!(
+        unicast_kicks(&drain(&mut server, now)),
+        1,
+        "again after a second"
+    );
+}
