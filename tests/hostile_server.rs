@@ -210,7 +210,7 @@ fn run_get(
         out,
     ];
     args.extend_from_slice(extra);
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -230,25 +230,24 @@ fn run_get(
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         max_rss_kib = max_rss_kib.max(vm_hwm_kib(pid));
-        let mut status = 0;
-        // SAFETY: plain FFI call with a valid pointer; the child is ours and not reaped yet.
-        let reaped = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if reaped == pid {
-            assert!(libc::WIFEXITED(status), "wdsmc get died: status {status}");
+        if let Some(status) = child.try_wait().unwrap() {
             return Outcome {
-                code: libc::WEXITSTATUS(status),
+                code: status
+                    .code()
+                    .expect("wdsmc get exited, not killed by a signal"),
                 stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
                 max_rss_kib,
             };
         }
         if Instant::now() > deadline {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = child.kill();
+            let _ = child.wait();
             panic!(
                 "wdsmc get did not exit; stderr:\n{}",
                 std::fs::read_to_string(&stderr_path).unwrap_or_default()
             );
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
