@@ -201,7 +201,8 @@ fn download(server: &TestServer, object: &str, size: usize) -> Vec<u8> {
         .wait(Some(Duration::from_secs(60)))
         .expect("the real client finishes");
     assert_eq!(status, Status::Success);
-    Arc::try_unwrap(data).unwrap().into_inner().unwrap()
+    // The session thread may still hold the callback (and its clone of `data`): copy out.
+    data.lock().unwrap().clone()
 }
 
 #[test]
