@@ -38,7 +38,6 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 /// A network namespace held open by a sleeping `unshare --net` process.
 struct Netns {
     holder: Child,
-    name: &'static str,
 }
 
 impl Netns {
@@ -48,7 +47,7 @@ impl Netns {
             .stdin(Stdio::null())
             .spawn()
             .map_err(|e| format!("unshare: {e}"))?;
-        let ns = Netns { holder, name };
+        let ns = Netns { holder };
         // Wait until the holder has actually switched namespaces.
         let own = std::fs::read_link("/proc/self/ns/net").ok();
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -92,7 +91,6 @@ impl Drop for Netns {
     fn drop(&mut self) {
         let _ = self.holder.kill();
         let _ = self.holder.wait();
-        let _ = self.name;
     }
 }
 
