@@ -61,11 +61,15 @@ impl BlockBitmap {
             return Err(BitmapError::TooLarge(total_blocks));
         }
         let word_count = total_blocks.div_ceil(64) as usize;
-        let mut words = Vec::new();
-        words
+        // Probe that the address space exists, then take it zeroed from the allocator
+        // (calloc/mmap): pages stay untouched until blocks arrive, so a server that announces
+        // a huge session cannot make the client commit the whole bitmap up front.
+        let mut probe: Vec<u64> = Vec::new();
+        probe
             .try_reserve_exact(word_count)
             .map_err(|_| BitmapError::OutOfMemory(total_blocks))?;
-        words.resize(word_count, 0);
+        drop(probe);
+        let words = vec![0u64; word_count];
         Ok(Self {
             total: total_blocks,
             received: 0,

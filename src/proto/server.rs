@@ -55,6 +55,8 @@ const JOIN_ACK_TO_QCR_TIMEOUT: Duration = Duration::from_millis(500);
 const MAX_JOIN_ACK_SENDS: u32 = 3;
 const POLL_BACKOFF_MS: u16 = 200;
 const KICK_INTERVAL: Duration = Duration::from_secs(15);
+/// A kicked client that keeps talking gets its KICK by unicast at most this often.
+const KICK_ECHO_INTERVAL: Duration = Duration::from_secs(1);
 const NO_CLIENT_QCC_INTERVAL_MS: u64 = 500;
 const SPM_INTERVAL_MS: u64 = 220;
 const CLEANUP_DATA_LIST_INTERVAL: Duration = Duration::from_millis(200);
@@ -245,6 +247,8 @@ struct Client {
     qcr_received: bool,
     /// Since when the progress rate has been below `auto_disconnect_below`.
     slow_since: Option<Instant>,
+    /// When a kicked client last got its KICK again by unicast (see `echo_kick`).
+    kick_echoed_at: Option<Instant>,
 }
 
 /// One Data Packet List entry: the block is re-read on every (re)send.
@@ -467,6 +471,19 @@ impl ServerSession {
             self.send_join_ack(now, index);
             return true;
         }
+        // A full pending table gives up its oldest record whose JOINACKs are all spent (kept
+        // only in case its QCR was lost): otherwise a burst of JOINs that never QCR locks
+        // every real client out for ClientDeadTimeout.
+        if self.pending.len() >= self.config.max_clients {
+            if let Some(index) = self
+                .pending
+                .iter()
+                .position(|c| c.join_ack_sends >= MAX_JOIN_ACK_SENDS)
+            {
+                self.pending.remove(index);
+                self.stats.pending_expired += 1;
+            }
+        }
         if self.pending.len() >= self.config.max_clients
             || self.active.len() >= self.config.max_clients
         {
@@ -494,6 +511,7 @@ impl ServerSession {
             join_ack_due: now + JOIN_ACK_TO_QCR_TIMEOUT,
             qcr_received: false,
             slow_since: None,
+            kick_echoed_at: None,
         });
         let name: String = name.chars().take(16).collect();
         self.push_event(ServerEvent::ClientJoined {
@@ -568,6 +586,7 @@ impl ServerSession {
         }
         if let Some(index) = find(&self.kicked, qcr.client_id, from) {
             self.kicked[index].last_update = now;
+            self.echo_kick(now, index);
             return true;
         }
         self.stats.dropped_unknown_client += 1;
@@ -642,8 +661,9 @@ impl ServerSession {
 
     fn on_ack(&mut self, now: Instant, from: SocketAddr, ack: &mt::Ack) -> bool {
         let Some(index) = find(&self.active, ack.client_id, from) else {
-            if find(&self.kicked, ack.client_id, from).is_some() {
+            if let Some(index) = find(&self.kicked, ack.client_id, from) {
                 self.stats.dropped_stale += 1;
+                self.echo_kick(now, index);
                 return true;
             }
             self.stats.dropped_unknown_client += 1;
@@ -684,6 +704,11 @@ impl ServerSession {
 
     fn on_nack(&mut self, now: Instant, from: SocketAddr, nack: &mt::Nack) -> bool {
         let Some(index) = find(&self.active, nack.client_id, from) else {
+            if let Some(index) = find(&self.kicked, nack.client_id, from) {
+                self.stats.dropped_stale += 1;
+                self.echo_kick(now, index);
+                return true;
+            }
             self.stats.dropped_unknown_client += 1;
             return false;
         };
@@ -804,6 +829,7 @@ impl ServerSession {
         let Some(index) = find(&self.active, pollack.client_id, from) else {
             if let Some(index) = find(&self.kicked, pollack.client_id, from) {
                 self.kicked[index].last_update = now;
+                self.echo_kick(now, index);
                 return true;
             }
             self.stats.dropped_unknown_client += 1;
@@ -860,6 +886,27 @@ impl ServerSession {
             self.kick_at = Some(now + KICK_INTERVAL);
         }
         self.refresh_counts();
+    }
+
+    /// A kicked client is still talking, so it missed the multicast KICK (a slow client's
+    /// congested link is where KICKs get lost): tell it again, directly, rate-limited.
+    fn echo_kick(&mut self, now: Instant, index: usize) {
+        let client = &mut self.kicked[index];
+        if client
+            .kick_echoed_at
+            .is_some_and(|at| now.saturating_duration_since(at) < KICK_ECHO_INTERVAL)
+        {
+            return;
+        }
+        client.kick_echoed_at = Some(now);
+        let (addr, body) = (
+            client.addr,
+            Body::Kick(mt::Kick {
+                clients: vec![(client.client_id, client.kick_reason)],
+            }),
+        );
+        self.queue_control(now, addr, body);
+        self.stats.kick_sent += 1;
     }
 
     fn send_kicks(&mut self, now: Instant) {

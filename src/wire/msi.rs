@@ -472,6 +472,9 @@ impl MsiReply {
                 expected,
             });
         }
+        if self.total_blocks > crate::proto::blocks::MAX_TOTAL_BLOCKS {
+            return Err(ReplyError::TooManyBlocks(self.total_blocks));
+        }
         Ok(())
     }
 }
@@ -501,4 +504,9 @@ pub enum ReplyError {
         total_blocks: u64,
         expected: u64,
     },
+    #[error(
+        "server announced {0} blocks; this client supports at most {max}",
+        max = crate::proto::blocks::MAX_TOTAL_BLOCKS
+    )]
+    TooManyBlocks(u64),
 }
