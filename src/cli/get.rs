@@ -30,6 +30,56 @@ use crate::transport::{
 fn writer_queue_blocks(cache_size: u64) -> usize {
     (cache_size / 4096).clamp(256, 65_536) as usize
 }
+/// Largest run of contiguous blocks handed to the writer as one write: large enough that a
+/// fast stream costs one channel message and one write per MiB instead of per block, small
+/// against the cache, which the held bytes still count against until they are written.
+fn coalesce_limit(cache_size: u64) -> usize {
+    (cache_size / 8).clamp(64 * 1024, 1 << 20) as usize
+}
+
+/// Joins blocks that arrive back to back into one buffer for the writer thread, so the
+/// session's thread neither allocates per block nor wakes the writer per block.
+struct Coalescer {
+    offset: u64,
+    buf: Vec<u8>,
+    limit: usize,
+}
+
+impl Coalescer {
+    fn new(limit: usize) -> Coalescer {
+        Coalescer {
+            offset: 0,
+            buf: Vec::new(),
+            limit,
+        }
+    }
+
+    /// Adds a delivered block; returns a finished run to write, if one is ready.
+    fn push(&mut self, offset: u64, data: &[u8]) -> Option<(u64, Vec<u8>)> {
+        let contiguous = self.offset + self.buf.len() as u64 == offset;
+        let ready =
+            if !self.buf.is_empty() && (!contiguous || self.buf.len() + data.len() > self.limit) {
+                self.take()
+            } else {
+                None
+            };
+        if self.buf.is_empty() {
+            self.offset = offset;
+            self.buf.reserve_exact(self.limit.max(data.len()));
+        }
+        self.buf.extend_from_slice(data);
+        if ready.is_none() && self.buf.len() >= self.limit {
+            return self.take();
+        }
+        ready
+    }
+
+    /// The run held so far, if any.
+    fn take(&mut self) -> Option<(u64, Vec<u8>)> {
+        (!self.buf.is_empty()).then(|| (self.offset, std::mem::take(&mut self.buf)))
+    }
+}
+
 /// How long a cancelled session gets to send LEAVE and complete before we exit anyway.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
@@ -431,6 +481,7 @@ fn make_callback(
     let namespace = options.namespace.clone();
     let label = job.label.clone();
     let object = job.object.clone();
+    let mut run = Coalescer::new(coalesce_limit(options.cache_size));
     move |event| match event {
         Event::SessionStart(info) => {
             reporter.start(index, info, &server, &namespace, &object);
@@ -438,12 +489,15 @@ fn make_callback(
         }
         Event::ReceiveMetadata(_) => {}
         Event::ReceiveContents { offset, data } => {
-            let _ = to_writer.send(ToWriter::Data {
-                offset,
-                bytes: data.to_vec(),
-            });
+            if let Some((offset, bytes)) = run.push(offset, data) {
+                let _ = to_writer.send(ToWriter::Data { offset, bytes });
+            }
         }
         Event::Progress(stats) => {
+            // Progress comes every quarter second: a stalled stream never holds data back.
+            if let Some((offset, bytes)) = run.take() {
+                let _ = to_writer.send(ToWriter::Data { offset, bytes });
+            }
             *last_stats.lock().unwrap_or_else(|p| p.into_inner()) = Some(stats.clone());
             reporter.progress(index, stats);
         }
@@ -464,6 +518,9 @@ fn make_callback(
             }
         }
         Event::SessionComplete(result) => {
+            if let Some((offset, bytes)) = run.take() {
+                let _ = to_writer.send(ToWriter::Data { offset, bytes });
+            }
             let _ = to_writer.send(ToWriter::Done(result.clone()));
         }
     }
@@ -1013,6 +1070,26 @@ fn read_at(file: &File, mut buffer: &mut [u8], mut offset: u64) -> io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coalescer_joins_contiguous_blocks_and_splits_at_gaps_and_limit() {
+        let mut run = Coalescer::new(10);
+        assert_eq!(run.push(0, &[1; 4]), None);
+        assert_eq!(run.push(4, &[2; 4]), None);
+        // A gap ends the run: the held 8 bytes come out, the new block starts the next run.
+        assert_eq!(run.push(20, &[3; 4]), Some((0, [[1; 4], [2; 4]].concat())));
+        assert_eq!(run.push(24, &[4; 4]), None);
+        // Would exceed the limit: the run so far comes out first.
+        assert_eq!(run.push(28, &[5; 4]), Some((20, [[3; 4], [4; 4]].concat())));
+        // Reaching the limit exactly hands the run over at once.
+        assert_eq!(
+            run.push(32, &[6; 6]),
+            Some((28, [&[5u8; 4][..], &[6; 6]].concat()))
+        );
+        assert_eq!(run.take(), None);
+        assert_eq!(run.push(0, &[7; 3]), None);
+        assert_eq!(run.take(), Some((0, vec![7; 3])));
+    }
 
     #[test]
     fn default_names_are_safe() {

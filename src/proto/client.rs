@@ -328,6 +328,8 @@ pub struct Client {
     /// CurrentAppCacheSize (§3.2.1.3).
     current_cache: u64,
     transmit: VecDeque<(Vec<u8>, SocketAddr)>,
+    /// Whether the newest queued datagram is an ACK not yet taken by `poll_transmit`.
+    ack_queued_last: bool,
     events: VecDeque<ClientEvent>,
     pending_leaves: Vec<PendingLeave>,
     /// The session is ending: nothing but pending LEAVEs happens any more.
@@ -356,6 +358,7 @@ impl Client {
             blocks,
             current_cache: 0,
             transmit: VecDeque::new(),
+            ack_queued_last: false,
             events: VecDeque::new(),
             pending_leaves: Vec::new(),
             ending: false,
@@ -404,6 +407,9 @@ impl Client {
 
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<SocketAddr> {
         let (mut bytes, to) = self.transmit.pop_front()?;
+        if self.transmit.is_empty() {
+            self.ack_queued_last = false;
+        }
         std::mem::swap(buf, &mut bytes);
         Some(to)
     }
@@ -872,7 +878,14 @@ impl Client {
             hi_odata_seq_no: self.mt.hi_odata_seq_no,
             loss_rate: self.mt.loss_rate_wire(),
         });
+        // Deviation (performance): ACKs are cumulative, so an ACK still waiting to be sent
+        // when the next one is made says nothing the new one does not. Replacing it means a
+        // burst of datagrams handled together costs the server one ACK, not one per packet.
+        if self.ack_queued_last {
+            self.transmit.pop_back();
+        }
         self.send(now, body);
+        self.ack_queued_last = true;
     }
 
     /// MA §3.2.5.3 QCC Trigger: the PROGRESS packet.
@@ -1013,6 +1026,7 @@ impl Client {
     }
 
     fn queue(&mut self, bytes: Vec<u8>, to: SocketAddr) {
+        self.ack_queued_last = false;
         if self.transmit.len() >= MAX_QUEUED_DATAGRAMS {
             self.transmit.pop_front();
         }

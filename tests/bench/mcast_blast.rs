@@ -19,14 +19,25 @@ const END_MARKER: u8 = 0xEE;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["recv", group, iface] => parse(group, iface).and_then(|(g, i)| receive(g, i)),
         ["send", group, iface, size, total] => parse(group, iface).and_then(|(g, i)| {
-            let size = size.parse().map_err(|e| format!("bad SIZE {size:?}: {e}"))?;
-            let total = total.parse().map_err(|e| format!("bad BYTES {total:?}: {e}"))?;
+            let size = size
+                .parse()
+                .map_err(|e| format!("bad SIZE {size:?}: {e}"))?;
+            let total = total
+                .parse()
+                .map_err(|e| format!("bad BYTES {total:?}: {e}"))?;
             send(g, i, size, total)
         }),
-        _ => Err("usage: mcast_blast recv GROUP:PORT IFADDR | send GROUP:PORT IFADDR SIZE BYTES".into()),
+        _ => Err(
+            "usage: mcast_blast recv GROUP:PORT IFADDR | send GROUP:PORT IFADDR SIZE BYTES".into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -93,7 +104,9 @@ fn send(group: SocketAddrV4, iface: Ipv4Addr, size: usize, total: u64) -> Result
         .set_multicast_if_v4(&iface)
         .map_err(|e| format!("IP_MULTICAST_IF {iface}: {e}"))?;
     socket.set_multicast_ttl_v4(1).map_err(|e| e.to_string())?;
-    socket.set_multicast_loop_v4(true).map_err(|e| e.to_string())?;
+    socket
+        .set_multicast_loop_v4(true)
+        .map_err(|e| e.to_string())?;
     let socket: UdpSocket = socket.into();
     let payload = vec![0x5Au8; size.clamp(1, 65_507)];
     let mut sent = 0u64;
