@@ -11,7 +11,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
@@ -74,9 +74,52 @@ impl Coalescer {
         ready
     }
 
+    /// Takes back a written run's buffer, so steady streaming does not allocate.
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.buf.is_empty() && buf.capacity() >= self.limit {
+            buf.clear();
+            self.buf = buf;
+        }
+    }
+
     /// The run held so far, if any.
     fn take(&mut self) -> Option<(u64, Vec<u8>)> {
         (!self.buf.is_empty()).then(|| (self.offset, std::mem::take(&mut self.buf)))
+    }
+}
+
+/// Positional writes made on the session's own thread, for file outputs: the data path then
+/// needs no hand-off per run, releases the cache as soon as the bytes are in the page cache,
+/// and a writer thread that the scheduler starves cannot fill the cache (which would drop
+/// blocks and cost a whole repair round). The writer thread still sizes, syncs and renames.
+struct DirectFile {
+    file: File,
+    partial: PathBuf,
+    handle: Arc<OnceLock<SessionHandle>>,
+    /// Bytes written before the session handle was known, released with the next write.
+    unreleased: u64,
+    failed: bool,
+}
+
+impl DirectFile {
+    /// Writes one run and releases it from the transport's cache. Returns the first error
+    /// only; later runs are released unwritten while the writer cancels the session.
+    fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<(), String> {
+        let mut result = Ok(());
+        if !self.failed {
+            if let Err(e) = write_at(&self.file, bytes, offset) {
+                self.failed = true;
+                result = Err(format!(
+                    "cannot write {} at offset {offset}: {e}",
+                    self.partial.display()
+                ));
+            }
+        }
+        self.unreleased += bytes.len() as u64;
+        if let Some(handle) = self.handle.get() {
+            handle.complete_receive(offset, std::mem::take(&mut self.unreleased));
+        }
+        result
     }
 }
 
@@ -280,7 +323,12 @@ fn partial_path(target: &Path) -> PathBuf {
 
 enum ToWriter {
     Start(SessionInfo),
-    Data { offset: u64, bytes: Vec<u8> },
+    Data {
+        offset: u64,
+        bytes: Vec<u8>,
+    },
+    /// A direct write (see [`DirectFile`]) failed; the writer reports it and cancels.
+    WriteFailed(String),
     Done(Result<Stats, TransportError>),
 }
 
@@ -346,9 +394,12 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
         let (data_tx, data_rx) =
             mpsc::sync_channel::<ToWriter>(writer_queue_blocks(options.cache_size));
         let last_stats = Arc::new(Mutex::new(None::<Stats>));
+        let handle_slot = Arc::new(OnceLock::new());
+        let direct = sink.direct_file(&handle_slot);
         let callback = make_callback(
             index,
             &job,
+            direct,
             data_tx,
             reporter.clone(),
             trace.clone(),
@@ -357,6 +408,7 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
         );
         match Session::start(request, callback) {
             Ok(session) => {
+                let _ = handle_slot.set(session.handle());
                 let writer = Writer {
                     index,
                     sink,
@@ -471,6 +523,7 @@ type TraceFile = Arc<Mutex<BufWriter<File>>>;
 fn make_callback(
     index: usize,
     job: &Job,
+    mut direct: Option<DirectFile>,
     to_writer: SyncSender<ToWriter>,
     reporter: Arc<Reporter>,
     trace: Option<TraceFile>,
@@ -481,7 +534,21 @@ fn make_callback(
     let namespace = options.namespace.clone();
     let label = job.label.clone();
     let object = job.object.clone();
+    let to_writer_for_direct = to_writer.clone();
+    let to_writer_for_data = to_writer.clone();
     let mut run = Coalescer::new(coalesce_limit(options.cache_size));
+    let mut deliver = move |run: &mut Coalescer, (offset, bytes): (u64, Vec<u8>)| match &mut direct
+    {
+        Some(file) => {
+            if let Err(e) = file.write(offset, &bytes) {
+                let _ = to_writer_for_direct.send(ToWriter::WriteFailed(e));
+            }
+            run.recycle(bytes);
+        }
+        None => {
+            let _ = to_writer_for_data.send(ToWriter::Data { offset, bytes });
+        }
+    };
     move |event| match event {
         Event::SessionStart(info) => {
             reporter.start(index, info, &server, &namespace, &object);
@@ -489,14 +556,14 @@ fn make_callback(
         }
         Event::ReceiveMetadata(_) => {}
         Event::ReceiveContents { offset, data } => {
-            if let Some((offset, bytes)) = run.push(offset, data) {
-                let _ = to_writer.send(ToWriter::Data { offset, bytes });
+            if let Some(ready) = run.push(offset, data) {
+                deliver(&mut run, ready);
             }
         }
         Event::Progress(stats) => {
             // Progress comes every quarter second: a stalled stream never holds data back.
-            if let Some((offset, bytes)) = run.take() {
-                let _ = to_writer.send(ToWriter::Data { offset, bytes });
+            if let Some(ready) = run.take() {
+                deliver(&mut run, ready);
             }
             *last_stats.lock().unwrap_or_else(|p| p.into_inner()) = Some(stats.clone());
             reporter.progress(index, stats);
@@ -518,8 +585,8 @@ fn make_callback(
             }
         }
         Event::SessionComplete(result) => {
-            if let Some((offset, bytes)) = run.take() {
-                let _ = to_writer.send(ToWriter::Data { offset, bytes });
+            if let Some(ready) = run.take() {
+                deliver(&mut run, ready);
             }
             let _ = to_writer.send(ToWriter::Done(result.clone()));
         }
@@ -590,6 +657,10 @@ impl Writer {
                         output_error = Some(e);
                         self.handle.cancel();
                     }
+                }
+                Ok(ToWriter::WriteFailed(e)) => {
+                    output_error.get_or_insert(e);
+                    self.handle.cancel();
                 }
                 Ok(ToWriter::Done(result)) => break result,
                 Err(_) => {
@@ -676,6 +747,20 @@ impl Sink {
                     target: target.clone(),
                 })
             }
+        }
+    }
+
+    /// A second handle on the partial file for [`DirectFile`] writes (file outputs only).
+    fn direct_file(&self, handle: &Arc<OnceLock<SessionHandle>>) -> Option<DirectFile> {
+        match self {
+            Sink::File { file, partial, .. } => file.try_clone().ok().map(|file| DirectFile {
+                file,
+                partial: partial.clone(),
+                handle: Arc::clone(handle),
+                unreleased: 0,
+                failed: false,
+            }),
+            Sink::Stdout(_) => None,
         }
     }
 
