@@ -520,6 +520,7 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
 
 type TraceFile = Arc<Mutex<BufWriter<File>>>;
 
+#[allow(clippy::too_many_arguments)]
 fn make_callback(
     index: usize,
     job: &Job,

@@ -351,6 +351,13 @@ impl Initiated {
     }
 }
 
+/// Receive buffer length for a session: a data packet (block plus 57 header bytes) with room to
+/// spare for the largest control packet, instead of 64 KiB each. With a few hundred buffers
+/// pooled, this is most of the client's memory beyond the cache.
+fn datagram_buffer_len(block_size: u32) -> usize {
+    (block_size as usize + 1024).clamp(16 * 1024, MAX_DATAGRAM)
+}
+
 /// A datagram handed from a receive thread to the driver.
 struct Datagram {
     buf: Vec<u8>,
@@ -374,6 +381,7 @@ fn spawn_receiver(
     queue: SyncSender<Vec<Datagram>>,
     pool: Arc<Mutex<Vec<Vec<u8>>>>,
     name: &str,
+    buffer_len: usize,
 ) -> Result<Receiver_, TransportError> {
     let stop = Arc::new(AtomicBool::new(false));
     let thread_stop = Arc::clone(&stop);
@@ -389,7 +397,13 @@ fn spawn_receiver(
                 if bufs.len() < RECV_BATCH {
                     let mut spare = pool.lock().unwrap_or_else(|e| e.into_inner());
                     while bufs.len() < RECV_BATCH {
-                        bufs.push(spare.pop().unwrap_or_else(|| vec![0u8; MAX_DATAGRAM]));
+                        // Buffers sized for an earlier session's blocks (after a DEMOTE) may be
+                        // too small for this one's.
+                        let buf = spare
+                            .pop()
+                            .filter(|b| b.len() >= buffer_len)
+                            .unwrap_or_else(|| vec![0u8; buffer_len]);
+                        bufs.push(buf);
                     }
                 }
                 received.clear();
@@ -559,6 +573,7 @@ fn drive(
         driver.queue_tx.clone(),
         Arc::clone(&driver.pool),
         "wdsmc-recv-unicast",
+        datagram_buffer_len(driver.client.params().block_size),
     )?;
     driver.receivers.push(unicast);
     driver.run()
@@ -577,6 +592,7 @@ impl Driver<'_> {
             self.queue_tx.clone(),
             Arc::clone(&self.pool),
             "wdsmc-recv-multicast",
+            datagram_buffer_len(self.client.params().block_size),
         )?;
         // The unicast receiver, when present, stays; the old multicast one (index 0) stops.
         if !self.receivers.is_empty() {
