@@ -15,6 +15,7 @@ need_pkgs=()
 command -v udp-sender >/dev/null || need_pkgs+=(udpcast)
 command -v uftp >/dev/null || need_pkgs+=(uftp)
 command -v tc >/dev/null || need_pkgs+=(iproute2)
+command -v nft >/dev/null || need_pkgs+=(nftables)
 command -v python3 >/dev/null || need_pkgs+=(python3)
 if ((${#need_pkgs[@]})); then
 	[[ $(id -u) -eq 0 ]] || { echo "missing ${need_pkgs[*]}; re-run as root" >&2; exit 1; }
