@@ -11,7 +11,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
@@ -30,6 +30,99 @@ use crate::transport::{
 fn writer_queue_blocks(cache_size: u64) -> usize {
     (cache_size / 4096).clamp(256, 65_536) as usize
 }
+/// Largest run of contiguous blocks handed to the writer as one write: large enough that a
+/// fast stream costs one channel message and one write per MiB instead of per block, small
+/// against the cache, which the held bytes still count against until they are written.
+fn coalesce_limit(cache_size: u64) -> usize {
+    (cache_size / 8).clamp(64 * 1024, 1 << 20) as usize
+}
+
+/// Joins blocks that arrive back to back into one buffer for the writer thread, so the
+/// session's thread neither allocates per block nor wakes the writer per block.
+struct Coalescer {
+    offset: u64,
+    buf: Vec<u8>,
+    limit: usize,
+}
+
+impl Coalescer {
+    fn new(limit: usize) -> Coalescer {
+        Coalescer {
+            offset: 0,
+            buf: Vec::new(),
+            limit,
+        }
+    }
+
+    /// Adds a delivered block; returns a finished run to write, if one is ready.
+    fn push(&mut self, offset: u64, data: &[u8]) -> Option<(u64, Vec<u8>)> {
+        let contiguous = self.offset + self.buf.len() as u64 == offset;
+        let ready =
+            if !self.buf.is_empty() && (!contiguous || self.buf.len() + data.len() > self.limit) {
+                self.take()
+            } else {
+                None
+            };
+        if self.buf.is_empty() {
+            self.offset = offset;
+            self.buf.reserve_exact(self.limit.max(data.len()));
+        }
+        self.buf.extend_from_slice(data);
+        if ready.is_none() && self.buf.len() >= self.limit {
+            return self.take();
+        }
+        ready
+    }
+
+    /// Takes back a written run's buffer, so steady streaming does not allocate.
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.buf.is_empty() && buf.capacity() >= self.limit {
+            buf.clear();
+            self.buf = buf;
+        }
+    }
+
+    /// The run held so far, if any.
+    fn take(&mut self) -> Option<(u64, Vec<u8>)> {
+        (!self.buf.is_empty()).then(|| (self.offset, std::mem::take(&mut self.buf)))
+    }
+}
+
+/// Positional writes made on the session's own thread, for file outputs: the data path then
+/// needs no hand-off per run, releases the cache as soon as the bytes are in the page cache,
+/// and a writer thread that the scheduler starves cannot fill the cache (which would drop
+/// blocks and cost a whole repair round). The writer thread still sizes, syncs and renames.
+struct DirectFile {
+    file: File,
+    partial: PathBuf,
+    handle: Arc<OnceLock<SessionHandle>>,
+    /// Bytes written before the session handle was known, released with the next write.
+    unreleased: u64,
+    failed: bool,
+}
+
+impl DirectFile {
+    /// Writes one run and releases it from the transport's cache. Returns the first error
+    /// only; later runs are released unwritten while the writer cancels the session.
+    fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<(), String> {
+        let mut result = Ok(());
+        if !self.failed {
+            if let Err(e) = write_at(&self.file, bytes, offset) {
+                self.failed = true;
+                result = Err(format!(
+                    "cannot write {} at offset {offset}: {e}",
+                    self.partial.display()
+                ));
+            }
+        }
+        self.unreleased += bytes.len() as u64;
+        if let Some(handle) = self.handle.get() {
+            handle.complete_receive(offset, std::mem::take(&mut self.unreleased));
+        }
+        result
+    }
+}
+
 /// How long a cancelled session gets to send LEAVE and complete before we exit anyway.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
@@ -246,7 +339,12 @@ fn partial_path(target: &Path) -> PathBuf {
 
 enum ToWriter {
     Start(SessionInfo),
-    Data { offset: u64, bytes: Vec<u8> },
+    Data {
+        offset: u64,
+        bytes: Vec<u8>,
+    },
+    /// A direct write (see [`DirectFile`]) failed; the writer reports it and cancels.
+    WriteFailed(String),
     Done(Result<Stats, TransportError>),
 }
 
@@ -312,9 +410,12 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
         let (data_tx, data_rx) =
             mpsc::sync_channel::<ToWriter>(writer_queue_blocks(options.cache_size));
         let last_stats = Arc::new(Mutex::new(None::<Stats>));
+        let handle_slot = Arc::new(OnceLock::new());
+        let direct = sink.direct_file(&handle_slot);
         let callback = make_callback(
             index,
             &job,
+            direct,
             data_tx,
             reporter.clone(),
             trace.clone(),
@@ -323,6 +424,7 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
         );
         match Session::start(request, callback) {
             Ok(session) => {
+                let _ = handle_slot.set(session.handle());
                 let writer = Writer {
                     index,
                     sink,
@@ -434,9 +536,11 @@ pub(super) fn run_jobs(jobs: Vec<Job>, options: &GetOptions, reporter: Arc<Repor
 
 type TraceFile = Arc<Mutex<BufWriter<File>>>;
 
+#[allow(clippy::too_many_arguments)]
 fn make_callback(
     index: usize,
     job: &Job,
+    mut direct: Option<DirectFile>,
     to_writer: SyncSender<ToWriter>,
     reporter: Arc<Reporter>,
     trace: Option<TraceFile>,
@@ -447,6 +551,21 @@ fn make_callback(
     let namespace = options.namespace.clone();
     let label = job.label.clone();
     let object = job.object.clone();
+    let to_writer_for_direct = to_writer.clone();
+    let to_writer_for_data = to_writer.clone();
+    let mut run = Coalescer::new(coalesce_limit(options.cache_size));
+    let mut deliver = move |run: &mut Coalescer, (offset, bytes): (u64, Vec<u8>)| match &mut direct
+    {
+        Some(file) => {
+            if let Err(e) = file.write(offset, &bytes) {
+                let _ = to_writer_for_direct.send(ToWriter::WriteFailed(e));
+            }
+            run.recycle(bytes);
+        }
+        None => {
+            let _ = to_writer_for_data.send(ToWriter::Data { offset, bytes });
+        }
+    };
     move |event| match event {
         Event::SessionStart(info) => {
             reporter.start(index, info, &server, &namespace, &object);
@@ -454,12 +573,15 @@ fn make_callback(
         }
         Event::ReceiveMetadata(_) => {}
         Event::ReceiveContents { offset, data } => {
-            let _ = to_writer.send(ToWriter::Data {
-                offset,
-                bytes: data.to_vec(),
-            });
+            if let Some(ready) = run.push(offset, data) {
+                deliver(&mut run, ready);
+            }
         }
         Event::Progress(stats) => {
+            // Progress comes every quarter second: a stalled stream never holds data back.
+            if let Some(ready) = run.take() {
+                deliver(&mut run, ready);
+            }
             *last_stats.lock().unwrap_or_else(|p| p.into_inner()) = Some(stats.clone());
             reporter.progress(index, stats);
         }
@@ -480,6 +602,9 @@ fn make_callback(
             }
         }
         Event::SessionComplete(result) => {
+            if let Some(ready) = run.take() {
+                deliver(&mut run, ready);
+            }
             let _ = to_writer.send(ToWriter::Done(result.clone()));
         }
     }
@@ -549,6 +674,10 @@ impl Writer {
                         output_error = Some(e);
                         self.handle.cancel();
                     }
+                }
+                Ok(ToWriter::WriteFailed(e)) => {
+                    output_error.get_or_insert(e);
+                    self.handle.cancel();
                 }
                 Ok(ToWriter::Done(result)) => break result,
                 Err(_) => {
@@ -635,6 +764,20 @@ impl Sink {
                     target: target.clone(),
                 })
             }
+        }
+    }
+
+    /// A second handle on the partial file for [`DirectFile`] writes (file outputs only).
+    fn direct_file(&self, handle: &Arc<OnceLock<SessionHandle>>) -> Option<DirectFile> {
+        match self {
+            Sink::File { file, partial, .. } => file.try_clone().ok().map(|file| DirectFile {
+                file,
+                partial: partial.clone(),
+                handle: Arc::clone(handle),
+                unreleased: 0,
+                failed: false,
+            }),
+            Sink::Stdout(_) => None,
         }
     }
 
@@ -1029,6 +1172,26 @@ fn read_at(file: &File, mut buffer: &mut [u8], mut offset: u64) -> io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coalescer_joins_contiguous_blocks_and_splits_at_gaps_and_limit() {
+        let mut run = Coalescer::new(10);
+        assert_eq!(run.push(0, &[1; 4]), None);
+        assert_eq!(run.push(4, &[2; 4]), None);
+        // A gap ends the run: the held 8 bytes come out, the new block starts the next run.
+        assert_eq!(run.push(20, &[3; 4]), Some((0, [[1; 4], [2; 4]].concat())));
+        assert_eq!(run.push(24, &[4; 4]), None);
+        // Would exceed the limit: the run so far comes out first.
+        assert_eq!(run.push(28, &[5; 4]), Some((20, [[3; 4], [4; 4]].concat())));
+        // Reaching the limit exactly hands the run over at once.
+        assert_eq!(
+            run.push(32, &[6; 6]),
+            Some((28, [&[5u8; 4][..], &[6; 6]].concat()))
+        );
+        assert_eq!(run.take(), None);
+        assert_eq!(run.push(0, &[7; 3]), None);
+        assert_eq!(run.take(), Some((0, vec![7; 3])));
+    }
 
     #[test]
     fn default_names_are_safe() {

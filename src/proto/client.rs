@@ -331,6 +331,8 @@ pub struct Client {
     /// CurrentAppCacheSize (§3.2.1.3).
     current_cache: u64,
     transmit: VecDeque<(Vec<u8>, SocketAddr)>,
+    /// Whether the newest queued datagram is an ACK not yet taken by `poll_transmit`.
+    ack_queued_last: bool,
     events: VecDeque<ClientEvent>,
     pending_leaves: Vec<PendingLeave>,
     /// When this client last became master, while it is.
@@ -361,6 +363,7 @@ impl Client {
             blocks,
             current_cache: 0,
             transmit: VecDeque::new(),
+            ack_queued_last: false,
             events: VecDeque::new(),
             pending_leaves: Vec::new(),
             master_since: None,
@@ -410,6 +413,9 @@ impl Client {
 
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<SocketAddr> {
         let (mut bytes, to) = self.transmit.pop_front()?;
+        if self.transmit.is_empty() {
+            self.ack_queued_last = false;
+        }
         std::mem::swap(buf, &mut bytes);
         Some(to)
     }
@@ -882,7 +888,14 @@ impl Client {
             hi_odata_seq_no: self.mt.hi_odata_seq_no,
             loss_rate: self.mt.loss_rate_wire(),
         });
+        // Deviation (performance): ACKs are cumulative, so an ACK still waiting to be sent
+        // when the next one is made says nothing the new one does not. Replacing it means a
+        // burst of datagrams handled together costs the server one ACK, not one per packet.
+        if self.ack_queued_last {
+            self.transmit.pop_back();
+        }
         self.send(now, body);
+        self.ack_queued_last = true;
     }
 
     /// MA §3.2.5.3 QCC Trigger: the PROGRESS packet.
@@ -1023,6 +1036,7 @@ impl Client {
     }
 
     fn queue(&mut self, bytes: Vec<u8>, to: SocketAddr) {
+        self.ack_queued_last = false;
         if self.transmit.len() >= MAX_QUEUED_DATAGRAMS {
             self.transmit.pop_front();
         }

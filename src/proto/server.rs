@@ -300,6 +300,8 @@ pub struct ServerSession {
     mc_lead: u64,
     master_loss: f64,
     window: u64,
+    /// When a NACK last shrank the window (at most one cut per master round trip).
+    last_window_cut: Option<Instant>,
     /// ODATA may be sent up to this sequence number (set by master ACKs).
     send_until: u64,
     data_list: VecDeque<DataEntry>,
@@ -366,6 +368,7 @@ impl ServerSession {
             mc_lead: 0,
             master_loss: 0.0,
             window,
+            last_window_cut: None,
             send_until: 0,
             data_list: VecDeque::new(),
             rdata_queue: VecDeque::new(),
@@ -733,7 +736,17 @@ impl ServerSession {
         } else {
             self.consider_master(index);
         }
-        self.window = (self.window * 3 / 4).max(2);
+        // One cut per round trip: every NACK sent for losses of the same flight says the same
+        // thing, and cutting per NACK collapses the window to 2 under steady random loss (5 %
+        // loss at a gigabit is a NACK every millisecond or two), which halves throughput.
+        let cut_gap = Duration::from_millis(self.master_rtt_ms.max(1));
+        if self
+            .last_window_cut
+            .is_none_or(|at| now.saturating_duration_since(at) >= cut_gap)
+        {
+            self.window = (self.window * 3 / 4).max(2);
+            self.last_window_cut = Some(now);
+        }
         self.stats.window = self.window;
         let ncf = Body::Ncf(mt::Ncf {
             ranges: ranges.to_vec(),

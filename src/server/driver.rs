@@ -149,6 +149,7 @@ impl SessionRun {
         let mut send_buf = Vec::with_capacity(70_000);
         let mut progress_logged: HashMap<u32, (Instant, u8)> = HashMap::new();
         let mut send_errors: u64 = 0;
+        let mut current_wait = None;
         let end_reason = loop {
             if self.stop.load(Ordering::Relaxed) {
                 break "server shutting down";
@@ -159,8 +160,13 @@ impl SessionRun {
                 .poll_timeout()
                 .map_or(MAX_SLEEP, |t| t.saturating_duration_since(now))
                 .clamp(Duration::from_millis(1), MAX_SLEEP);
-            // Failing to set a timeout would only make the loop less responsive.
-            let _ = self.socket.set_read_timeout(Some(wait));
+            // Failing to set a timeout would only make the loop less responsive. Only whole
+            // milliseconds matter, and skipping the unchanged ones saves a syscall per packet.
+            let wait = Duration::from_millis(wait.as_millis().max(1) as u64);
+            if current_wait != Some(wait) {
+                let _ = self.socket.set_read_timeout(Some(wait));
+                current_wait = Some(wait);
+            }
             match self.socket.recv_from(&mut recv_buf) {
                 Ok((len, from)) => {
                     self.session

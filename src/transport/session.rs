@@ -28,8 +28,11 @@ const MSI_RETRY: Duration = Duration::from_secs(1);
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 /// Longest the driver sleeps, so cancel and cache releases are seen promptly.
 const DRIVER_TICK: Duration = Duration::from_millis(50);
-/// Datagrams queued between the receive threads and the driver.
+/// Datagrams queued between the receive threads and the driver (as batches of up to
+/// `RECV_BATCH`), and buffers kept for reuse.
 const QUEUE_DEPTH: usize = 256;
+/// Most datagrams one receive call returns.
+const RECV_BATCH: usize = 32;
 /// Largest UDP payload.
 const MAX_DATAGRAM: usize = 65_536;
 
@@ -348,6 +351,13 @@ impl Initiated {
     }
 }
 
+/// Receive buffer length for a session: a data packet (block plus 57 header bytes) with room to
+/// spare for the largest control packet, instead of 64 KiB each. With a few hundred buffers
+/// pooled, this is most of the client's memory beyond the cache.
+fn datagram_buffer_len(block_size: u32) -> usize {
+    (block_size as usize + 1024).clamp(16 * 1024, MAX_DATAGRAM)
+}
+
 /// A datagram handed from a receive thread to the driver.
 struct Datagram {
     buf: Vec<u8>,
@@ -368,9 +378,10 @@ impl Drop for Receiver_ {
 
 fn spawn_receiver(
     socket: Arc<UdpSocket>,
-    queue: SyncSender<Datagram>,
+    queue: SyncSender<Vec<Datagram>>,
     pool: Arc<Mutex<Vec<Vec<u8>>>>,
     name: &str,
+    buffer_len: usize,
 ) -> Result<Receiver_, TransportError> {
     let stop = Arc::new(AtomicBool::new(false));
     let thread_stop = Arc::clone(&stop);
@@ -380,23 +391,32 @@ fn spawn_receiver(
     thread::Builder::new()
         .name(name.into())
         .spawn(move || {
-            let mut buf = Vec::new();
+            let mut bufs: Vec<Vec<u8>> = Vec::with_capacity(RECV_BATCH);
+            let mut received = Vec::with_capacity(RECV_BATCH);
             while !thread_stop.load(Ordering::Relaxed) {
-                if buf.is_empty() {
-                    buf = pool
-                        .lock()
-                        .ok()
-                        .and_then(|mut p| p.pop())
-                        .unwrap_or_else(|| vec![0u8; MAX_DATAGRAM]);
+                if bufs.len() < RECV_BATCH {
+                    let mut spare = pool.lock().unwrap_or_else(|e| e.into_inner());
+                    while bufs.len() < RECV_BATCH {
+                        // Buffers sized for an earlier session's blocks (after a DEMOTE) may be
+                        // too small for this one's.
+                        let buf = spare
+                            .pop()
+                            .filter(|b| b.len() >= buffer_len)
+                            .unwrap_or_else(|| vec![0u8; buffer_len]);
+                        bufs.push(buf);
+                    }
                 }
-                match socket.recv_from(&mut buf) {
-                    Ok((len, from)) => {
-                        let datagram = Datagram {
-                            buf: std::mem::take(&mut buf),
-                            len,
-                            from,
-                        };
-                        if queue.send(datagram).is_err() {
+                received.clear();
+                match recv_batch(&socket, &mut bufs, &mut received) {
+                    Ok(()) => {
+                        // `received[i]` describes `bufs[i]`; hand those buffers over in order.
+                        let rest = bufs.split_off(received.len());
+                        let batch: Vec<Datagram> = std::mem::replace(&mut bufs, rest)
+                            .into_iter()
+                            .zip(received.iter())
+                            .map(|(buf, &(len, from))| Datagram { buf, len, from })
+                            .collect();
+                        if queue.send(batch).is_err() {
                             return;
                         }
                     }
@@ -417,6 +437,72 @@ fn spawn_receiver(
     Ok(Receiver_ { stop })
 }
 
+/// Receives at least one datagram (waiting up to the socket's read timeout) and whatever else
+/// is already queued, up to one per buffer, with a single `recvmmsg` call: at gigabit rates and
+/// above, one system call per datagram is a large part of the receive cost.
+#[cfg(target_os = "linux")]
+fn recv_batch(
+    socket: &UdpSocket,
+    bufs: &mut [Vec<u8>],
+    received: &mut Vec<(usize, SocketAddr)>,
+) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let count = bufs.len().min(RECV_BATCH);
+    // SAFETY: all-zero is a valid value for these plain C structs.
+    let mut addrs: [libc::sockaddr_storage; RECV_BATCH] = unsafe { std::mem::zeroed() };
+    let mut iovecs: [libc::iovec; RECV_BATCH] = unsafe { std::mem::zeroed() };
+    let mut headers: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
+    for i in 0..count {
+        iovecs[i] = libc::iovec {
+            iov_base: bufs[i].as_mut_ptr().cast(),
+            iov_len: bufs[i].len(),
+        };
+        headers[i].msg_hdr.msg_name = (&raw mut addrs[i]).cast();
+        headers[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as _;
+        headers[i].msg_hdr.msg_iov = &raw mut iovecs[i];
+        headers[i].msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: every header points at a live buffer, address slot and iovec of this frame, and
+    // `count` does not exceed the arrays. MSG_WAITFORONE: block for the first datagram only.
+    let n = unsafe {
+        libc::recvmmsg(
+            socket.as_raw_fd(),
+            headers.as_mut_ptr(),
+            count as _,
+            libc::MSG_WAITFORONE,
+            std::ptr::null_mut(),
+        )
+    };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    for i in 0..n as usize {
+        // SAFETY: the kernel filled `msg_namelen` bytes of a sockaddr_storage.
+        let addr = unsafe {
+            socket2::SockAddr::new(addrs[i], headers[i].msg_hdr.msg_namelen as libc::socklen_t)
+        };
+        // A non-IP source (never expected on a UDP socket) is passed on as an empty datagram,
+        // which the protocol ignores, so entries stay paired with their buffers.
+        received.push(match addr.as_socket() {
+            Some(from) => (headers[i].msg_len as usize, from),
+            None => (0, SocketAddr::from(([0, 0, 0, 0], 0))),
+        });
+    }
+    Ok(())
+}
+
+/// One datagram per call where `recvmmsg` is not available.
+#[cfg(not(target_os = "linux"))]
+fn recv_batch(
+    socket: &UdpSocket,
+    bufs: &mut [Vec<u8>],
+    received: &mut Vec<(usize, SocketAddr)>,
+) -> std::io::Result<()> {
+    let (len, from) = socket.recv_from(&mut bufs[0])?;
+    received.push((len, from));
+    Ok(())
+}
+
 /// Everything the driver loop owns after initiation.
 struct Driver<'c> {
     request: &'c Request,
@@ -425,8 +511,8 @@ struct Driver<'c> {
     client: Client,
     socket: Arc<UdpSocket>,
     iface: LocalInterface,
-    queue_tx: SyncSender<Datagram>,
-    queue_rx: Receiver<Datagram>,
+    queue_tx: SyncSender<Vec<Datagram>>,
+    queue_rx: Receiver<Vec<Datagram>>,
     pool: Arc<Mutex<Vec<Vec<u8>>>>,
     receivers: Vec<Receiver_>,
     out: Vec<u8>,
@@ -465,7 +551,7 @@ fn drive(
         now,
         rng,
     );
-    let (queue_tx, queue_rx) = mpsc::sync_channel(QUEUE_DEPTH);
+    let (queue_tx, queue_rx) = mpsc::sync_channel(QUEUE_DEPTH / RECV_BATCH);
     let socket = Arc::new(initiated.socket);
     let mut driver = Driver {
         request,
@@ -487,6 +573,7 @@ fn drive(
         driver.queue_tx.clone(),
         Arc::clone(&driver.pool),
         "wdsmc-recv-unicast",
+        datagram_buffer_len(driver.client.params().block_size),
     )?;
     driver.receivers.push(unicast);
     driver.run()
@@ -505,6 +592,7 @@ impl Driver<'_> {
             self.queue_tx.clone(),
             Arc::clone(&self.pool),
             "wdsmc-recv-multicast",
+            datagram_buffer_len(self.client.params().block_size),
         )?;
         // The unicast receiver, when present, stays; the old multicast one (index 0) stops.
         if !self.receivers.is_empty() {
@@ -566,12 +654,12 @@ impl Driver<'_> {
                 .unwrap_or(DRIVER_TICK)
                 .min(DRIVER_TICK);
             match self.queue_rx.recv_timeout(wait) {
-                Ok(datagram) => {
-                    self.handle(datagram);
+                Ok(batch) => {
+                    self.handle_batch(batch);
                     // Drain what is already queued before sending and timing out.
-                    for _ in 0..64 {
+                    for _ in 0..2 {
                         match self.queue_rx.try_recv() {
-                            Ok(datagram) => self.handle(datagram),
+                            Ok(batch) => self.handle_batch(batch),
                             Err(_) => break,
                         }
                     }
@@ -599,7 +687,18 @@ impl Driver<'_> {
         }
     }
 
-    fn handle(&mut self, datagram: Datagram) {
+    fn handle_batch(&mut self, batch: Vec<Datagram>) {
+        let mut spent = Vec::with_capacity(batch.len());
+        for datagram in batch {
+            spent.push(self.handle(datagram));
+        }
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        let room = QUEUE_DEPTH.saturating_sub(pool.len());
+        pool.extend(spent.into_iter().take(room));
+    }
+
+    /// Handles one datagram and gives its buffer back for reuse.
+    fn handle(&mut self, datagram: Datagram) -> Vec<u8> {
         let Datagram { buf, len, from } = datagram;
         let bytes = &buf[..len];
         if self.request.trace {
@@ -616,11 +715,7 @@ impl Driver<'_> {
                 data: delivery.data,
             });
         }
-        if let Ok(mut pool) = self.pool.lock() {
-            if pool.len() < QUEUE_DEPTH {
-                pool.push(buf);
-            }
-        }
+        buf
     }
 
     fn flush_transmits(&mut self) -> Result<(), TransportError> {

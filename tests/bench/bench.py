@@ -1,0 +1,546 @@
+#!/usr/bin/env python3
+"""wdsmc benchmark driver. Run it through tests/bench/run.sh, which builds everything and
+enters a throwaway network namespace holding only lo; this script refuses to run elsewhere.
+
+Profile 1 (loopback, same file for every tool): wdsmc serve -> get, udpcast --full-duplex,
+uftp -R -1, and a raw UDP multicast ceiling at wdsmc's datagram size.
+Profile 2 (veth pair, 1 Gbit/s netem, client side in a second namespace): wdsmc with 0 % and
+5 % loss, and 1 vs N receivers.
+
+Knobs (environment): SIZE (default 1G), BIG_SIZE (8G; 0 skips the large-object RSS run),
+NET_SIZE (256M), RECEIVERS (20), NET_MTU (9000), BLOCK_SIZE (server default if unset),
+PROFILES (default "loopback,netem"), WORK (scratch folder), TOOLS (default
+"wdsmc,udpcast,uftp,ceiling").
+"""
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WDSMC = os.path.join(ROOT, "target/release/wdsmc")
+BLAST = os.path.join(ROOT, "target/release/examples/mcast_blast")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+MB = 1e6
+GB = 1e9
+# Bytes a wdsmc DATA datagram carries besides the block: MS-WDSMT security and session
+# headers (44) and the MS-WDSMA DATA header (13).
+WDSMC_DATA_OVERHEAD = 57
+DEFAULT_BLOCK = 8192
+
+
+def parse_size(text):
+    text = text.strip().upper().removesuffix("B").removesuffix("I")
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    return int(float(text.rstrip("KMG")) * mult)
+
+
+SIZE = parse_size(os.environ.get("SIZE", "1G"))
+BIG_SIZE = parse_size(os.environ.get("BIG_SIZE", "8G"))
+NET_SIZE = parse_size(os.environ.get("NET_SIZE", "256M"))
+RECEIVERS = int(os.environ.get("RECEIVERS", "20"))
+NET_MTU = int(os.environ.get("NET_MTU", "9000"))
+BLOCK_SIZE = os.environ.get("BLOCK_SIZE", "")
+PROFILES = os.environ.get("PROFILES", "loopback,netem").split(",")
+TOOLS = os.environ.get("TOOLS", "wdsmc,udpcast,uftp,ceiling").split(",")
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def free_bytes(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def pick_work():
+    if os.environ.get("WORK"):
+        return os.environ["WORK"]
+    # tmpfs keeps the disk out of a data-path comparison when there is room for it.
+    need = 3 * SIZE + 2 * RECEIVERS * NET_SIZE // 1 + (1 << 30)
+    if os.path.isdir("/dev/shm") and free_bytes("/dev/shm") > need:
+        return "/dev/shm/wdsmc-bench"
+    return os.path.join(ROOT, "target/bench")
+
+
+def make_file(path, size):
+    if os.path.exists(path) and os.path.getsize(path) == size:
+        return
+    log(f"creating {path} ({size} bytes of pseudo-random data)")
+    chunk = os.urandom(1 << 20)
+    with open(path, "wb") as f:
+        left = size
+        i = 0
+        while left > 0:
+            # Vary each MiB so no block repeats its neighbour.
+            piece = (i.to_bytes(8, "little") + chunk[8:])[: min(left, len(chunk))]
+            f.write(piece)
+            left -= len(piece)
+            i += 1
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(1 << 22)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def proc_cpu(pid):
+    """utime+stime of a live process (all threads), seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_hwm(pid):
+    """Peak RSS of a live process, bytes."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class Child:
+    """A started process; wait() collects its own rusage (CPU, peak RSS)."""
+
+    def __init__(self, cmd, stdout=subprocess.DEVNULL, stderr=None, stdin=subprocess.DEVNULL):
+        self.cmd = cmd
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, stdin=stdin)
+        self.pid = self.proc.pid
+        self.ended = None
+        self.cpu = None
+        self.rss = None
+        self.status = None
+        self.hwm = 0
+        # ru_maxrss of a child forked from this Python process counts Python's own pages
+        # from before exec; VmHWM of the exec'd image is the honest peak.
+        self._watch = threading.Thread(target=self._watch_hwm, daemon=True)
+        self._watch.start()
+
+    def _watch_hwm(self):
+        while self.status is None:
+            try:
+                self.hwm = max(self.hwm, proc_hwm(self.pid))
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                pass
+            time.sleep(0.02)
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            pid, status, ru = os.wait4(self.pid, os.WNOHANG)
+            if pid == self.pid:
+                self.ended = time.monotonic()
+                self.status = os.waitstatus_to_exitcode(status)
+                self.proc.returncode = self.status
+                self.cpu = ru.ru_utime + ru.ru_stime
+                self.rss = self.hwm
+                return self.status
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{self.cmd[0]} still running after {timeout} s")
+            time.sleep(0.002)
+
+    def stop(self):
+        if self.status is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.wait(timeout=10)
+            except (ProcessLookupError, TimeoutError):
+                self.proc.kill()
+                self.wait()
+
+
+class FirstByte:
+    """Polls a folder until any file in it holds allocated data (sparse-aware), from a thread."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.at = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop and self.at is None:
+            try:
+                for entry in os.scandir(self.folder):
+                    if entry.is_file() and entry.stat().st_blocks > 0:
+                        self.at = time.monotonic()
+                        break
+            except FileNotFoundError:
+                pass
+            time.sleep(0.001)
+
+    def done(self):
+        self._stop = True
+        self._thread.join()
+        return self.at
+
+
+def fresh_dir(path):
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+class Result:
+    def __init__(self, name):
+        self.name = name
+        self.mbps = None
+        self.wall = None
+        self.recv_cpu_gb = None
+        self.send_cpu_gb = None
+        self.recv_rss = None
+        self.send_rss = None
+        self.ttfb = None
+        self.sha = "-"
+        self.note = ""
+
+
+def finish(res, size, start, first, done, recv_cpu, send_cpu, out_path, want_sha):
+    res.wall = done - start
+    span = done - (first if first is not None else start)
+    res.mbps = size / MB / span if span > 0 else None
+    res.recv_cpu_gb = recv_cpu / (size / GB)
+    res.send_cpu_gb = send_cpu / (size / GB) if send_cpu is not None else None
+    res.ttfb = (first - start) if first is not None else None
+    if out_path is not None:
+        if not os.path.exists(out_path):
+            res.sha = "MISSING"
+        else:
+            res.sha = "ok" if sha256(out_path) == want_sha else "MISMATCH"
+            os.unlink(out_path)
+
+
+# --------------------------------------------------------------------------- loopback
+
+
+def server_cmd(src_dir, listen, groups, msi_port=5041):
+    cmd = [WDSMC, "serve", "--namespace", f"bench={src_dir}", "--listen", listen,
+           "--msi-port", str(msi_port), "--group-range", groups]
+    if BLOCK_SIZE:
+        cmd += ["--block-size", BLOCK_SIZE]
+    return cmd
+
+
+def start_server(cmd, logfile, netns=None):
+    server = Child(cmd, stdout=open(logfile, "w"), stderr=subprocess.STDOUT)
+    time.sleep(0.5)
+    if server.proc.poll() is not None:
+        raise RuntimeError(f"wdsmc serve exited early; see {logfile}")
+    return server
+
+
+def get_cmd(server, out, iface, netns=None):
+    cmd = [WDSMC, "get", "--server", server, "--namespace", "bench", "--object", "in.bin",
+           "--interface", iface, "-o", out, "--progress", "none", "-q", "--force"]
+    if netns:
+        cmd = ["ip", "netns", "exec", netns] + cmd
+    return cmd
+
+
+def run_wdsmc(work, src, want_sha, size, label="wdsmc"):
+    res = Result(label)
+    out_dir = fresh_dir(os.path.join(work, "out-wdsmc"))
+    server = start_server(server_cmd(os.path.dirname(src), "127.0.0.1", "239.255.80.0/24"),
+                          os.path.join(work, "serve.log"))
+    try:
+        # A first, untimed transfer would warm the page cache like the other tools' runs.
+        cpu0 = proc_cpu(server.pid)
+        probe = FirstByte(out_dir)
+        get = Child(get_cmd("127.0.0.1", os.path.join(out_dir, "in.bin"), "127.0.0.1"),
+                    stderr=open(os.path.join(work, "get.log"), "w"))
+        get.wait(timeout=600)
+        first = probe.done()
+        send_cpu = proc_cpu(server.pid) - cpu0
+        res.send_rss = proc_hwm(server.pid)
+        if get.status != 0:
+            res.note = f"get exit {get.status}"
+        finish(res, size, get.started, first, get.ended, get.cpu, send_cpu,
+               os.path.join(out_dir, "in.bin"), want_sha)
+        res.recv_rss = get.rss
+    finally:
+        server.stop()
+    return res
+
+
+def run_udpcast(work, src, want_sha, size):
+    res = Result("udpcast --full-duplex")
+    out_dir = fresh_dir(os.path.join(work, "out-udpcast"))
+    out = os.path.join(out_dir, "in.bin")
+    errlog = open(os.path.join(work, "udpcast.log"), "w")
+    recv = Child(["udp-receiver", "--interface", "lo", "--mcast-rdv-address", "239.255.78.1",
+                  "--portbase", "9000", "--file", out, "--nokbd"], stderr=errlog)
+    time.sleep(0.3)
+    probe = FirstByte(out_dir)
+    send = Child(["udp-sender", "--interface", "lo", "--mcast-rdv-address", "239.255.78.1",
+                  "--mcast-data-address", "239.255.78.2", "--portbase", "9000", "--file", src,
+                  "--nokbd", "--min-receivers", "1", "--no-progress", "--full-duplex",
+                  "--nopointopoint"], stderr=errlog)
+    send.wait(timeout=600)
+    recv.wait(timeout=60)
+    first = probe.done()
+    if recv.status != 0 or send.status != 0:
+        res.note = f"exit {recv.status}/{send.status}"
+    finish(res, size, send.started, first, max(recv.ended, send.ended), recv.cpu, send.cpu,
+           out, want_sha)
+    res.recv_rss, res.send_rss = recv.rss, send.rss
+    return res
+
+
+def run_uftp(work, src, want_sha, size):
+    res = Result("uftp -R -1")
+    out_dir = fresh_dir(os.path.join(work, "out-uftp"))
+    errlog = open(os.path.join(work, "uftp.log"), "w")
+    daemon = Child(["uftpd", "-d", "-I", "lo", "-M", "239.255.79.1", "-D", out_dir],
+                   stderr=errlog, stdout=errlog)
+    time.sleep(0.5)
+    try:
+        cpu0 = proc_cpu(daemon.pid)
+        probe = FirstByte(out_dir)
+        send = Child(["uftp", "-I", "lo", "-M", "239.255.79.1", "-P", "239.255.79.2",
+                      "-R", "-1", src], stderr=errlog, stdout=errlog)
+        send.wait(timeout=600)
+        first = probe.done()
+        recv_cpu = proc_cpu(daemon.pid) - cpu0
+        res.recv_rss = proc_hwm(daemon.pid)
+        if send.status != 0:
+            res.note = f"uftp exit {send.status}"
+        finish(res, size, send.started, first, send.ended, recv_cpu, send.cpu,
+               os.path.join(out_dir, os.path.basename(src)), want_sha)
+        res.send_rss = send.rss
+    finally:
+        daemon.stop()
+    return res
+
+
+def run_ceiling(work, size, datagram):
+    res = Result(f"raw multicast {datagram} B")
+    recv = Child([BLAST, "recv", "239.255.82.1:9100", "127.0.0.1"], stdout=subprocess.PIPE)
+    ready = recv.proc.stdout.readline().strip()
+    if ready != b"ready":
+        raise RuntimeError("mcast_blast receiver did not start")
+    send = Child([BLAST, "send", "239.255.82.1:9100", "127.0.0.1", str(datagram), str(size)])
+    send.wait(timeout=600)
+    line = recv.proc.stdout.readline().split()
+    recv.wait(timeout=30)
+    got, seconds = int(line[0]), float(line[1])
+    res.mbps = got / MB / seconds if seconds > 0 else None
+    res.wall = send.ended - send.started
+    res.recv_cpu_gb = recv.cpu / (got / GB) if got else None
+    res.send_cpu_gb = send.cpu / (size / GB)
+    res.recv_rss, res.send_rss = recv.rss, send.rss
+    res.sha = "n/a"
+    res.note = f"{100.0 * got / size:.1f}% delivered"
+    return res
+
+
+def fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def table(results):
+    head = ("tool", "MB/s", "wall s", "recv CPU s/GB", "send CPU s/GB", "recv RSS MiB",
+            "send RSS MiB", "TTFB s", "SHA-256", "note")
+    rows = [head]
+    for r in results:
+        rows.append((r.name, fmt(r.mbps, ".0f"), fmt(r.wall, ".2f"), fmt(r.recv_cpu_gb, ".2f"),
+                     fmt(r.send_cpu_gb, ".2f"),
+                     fmt(r.recv_rss and r.recv_rss / 2**20, ".1f"),
+                     fmt(r.send_rss and r.send_rss / 2**20, ".1f"), fmt(r.ttfb, ".3f"), r.sha,
+                     r.note))
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows[1:]:
+        out.append("| " + " | ".join(row) + " |")
+    return "\n".join(out)
+
+
+def profile_loopback(work):
+    src_dir = fresh_dir(os.path.join(work, "src"))
+    src = os.path.join(src_dir, "in.bin")
+    make_file(src, SIZE)
+    want = sha256(src)
+    # Warm the page cache for every tool alike.
+    results = []
+    block = int(parse_size(BLOCK_SIZE)) if BLOCK_SIZE else DEFAULT_BLOCK
+    datagram = block + WDSMC_DATA_OVERHEAD
+    for tool in TOOLS:
+        log(f"--- {tool}")
+        if tool == "wdsmc":
+            results.append(run_wdsmc(work, src, want, SIZE))
+        elif tool == "udpcast":
+            results.append(run_udpcast(work, src, want, SIZE))
+        elif tool == "uftp":
+            results.append(run_uftp(work, src, want, SIZE))
+        elif tool == "ceiling":
+            results.append(run_ceiling(work, SIZE, datagram))
+        log(table(results[-1:]))
+    shutil.rmtree(src_dir, ignore_errors=True)
+    extra = []
+    if BIG_SIZE > 0 and "wdsmc" in TOOLS:
+        log(f"--- wdsmc, large object ({BIG_SIZE} bytes, sparse source, output on disk)")
+        big_work = fresh_dir(os.path.join(ROOT, "target/bench-big"))
+        big_src_dir = fresh_dir(os.path.join(big_work, "src"))
+        big_src = os.path.join(big_src_dir, "in.bin")
+        with open(big_src, "wb") as f:
+            f.truncate(BIG_SIZE)
+        big_want = hashlib.sha256()
+        zeros = bytes(1 << 22)
+        for _ in range(BIG_SIZE // len(zeros)):
+            big_want.update(zeros)
+        big_want.update(bytes(BIG_SIZE % len(zeros)))
+        r = run_wdsmc(big_work, big_src, big_want.hexdigest(), BIG_SIZE,
+                      label=f"wdsmc {BIG_SIZE >> 30} GiB (disk)")
+        extra.append(r)
+        log(table([r]))
+        shutil.rmtree(big_work, ignore_errors=True)
+    return results, extra, datagram
+
+
+# --------------------------------------------------------------------------- netem
+
+
+def sh(*cmd):
+    subprocess.run(cmd, check=True)
+
+
+def netem_setup(loss):
+    """veth wbs (this ns, 10.213.0.1) <-> wbc (ns wdsbc, 10.213.0.2), 1 Gbit/s netem on wbs."""
+    netem_teardown()
+    os.makedirs("/run/netns", exist_ok=True)
+    if not os.path.ismount("/run/netns"):
+        # Private mount namespace (run.sh): the bind mounts of `ip netns add` stay here.
+        sh("mount", "-t", "tmpfs", "wdsmc-bench", "/run/netns")
+    sh("ip", "netns", "add", "wdsbc")
+    sh("ip", "link", "add", "wbs", "mtu", str(NET_MTU), "type", "veth", "peer", "name", "wbc",
+       "mtu", str(NET_MTU))
+    sh("ip", "link", "set", "wbc", "netns", "wdsbc")
+    sh("ip", "addr", "add", "10.213.0.1/24", "dev", "wbs")
+    sh("ip", "link", "set", "wbs", "up")
+    sh("ip", "-n", "wdsbc", "link", "set", "lo", "up")
+    sh("ip", "-n", "wdsbc", "addr", "add", "10.213.0.2/24", "dev", "wbc")
+    sh("ip", "-n", "wdsbc", "link", "set", "wbc", "up")
+    netem = ["tc", "qdisc", "add", "dev", "wbs", "root", "netem", "rate", "1gbit",
+             "limit", "100000"]
+    if loss:
+        netem += ["loss", f"{loss}%"]
+    if subprocess.run(netem, stderr=subprocess.DEVNULL).returncode == 0:
+        return "netem rate 1gbit" + (f" loss {loss}%" if loss else "")
+    # Kernels without sch_netem (no modules here): a token bucket for the rate, and random
+    # drops of the session's multicast traffic on the client's input for the loss.
+    sh("tc", "qdisc", "add", "dev", "wbs", "root", "tbf", "rate", "1gbit", "burst", "512kb",
+       "latency", "50ms")
+    how = "tbf rate 1gbit"
+    if loss:
+        sh("ip", "netns", "exec", "wdsbc", "nft", "add", "table", "ip", "wdsbench")
+        sh("ip", "netns", "exec", "wdsbc", "nft", "add", "chain", "ip", "wdsbench", "in",
+           "{ type filter hook prerouting priority 0; }")
+        sh("ip", "netns", "exec", "wdsbc", "nft", "add", "rule", "ip", "wdsbench", "in", "ip",
+           "daddr", "239.255.81.0/24", "numgen", "random", "mod", "100", "<", str(loss), "drop")
+        how += f" + nft random drop {loss}% of multicast"
+    return how
+
+
+def netem_teardown():
+    subprocess.run(["ip", "link", "del", "wbs"], stderr=subprocess.DEVNULL)
+    subprocess.run(["ip", "netns", "del", "wdsbc"], stderr=subprocess.DEVNULL)
+
+
+def netem_run(work, src_dir, receivers, label):
+    out_root = fresh_dir(os.path.join(work, "out-net"))
+    server = start_server(server_cmd(src_dir, "10.213.0.1", "239.255.81.0/24"),
+                          os.path.join(work, "serve-net.log"))
+    try:
+        gets = []
+        for i in range(receivers):
+            out_dir = fresh_dir(os.path.join(out_root, f"r{i}"))
+            gets.append(Child(get_cmd("10.213.0.1", os.path.join(out_dir, "in.bin"),
+                                      "10.213.0.2", netns="wdsbc"),
+                              stderr=open(os.path.join(work, f"get-net{i}.log"), "w")))
+        for g in gets:
+            g.wait(timeout=900)
+        start = min(g.started for g in gets)
+        end = max(g.ended for g in gets)
+        failed = [g.status for g in gets if g.status != 0]
+    finally:
+        server.stop()
+    ok = sum(os.path.exists(os.path.join(out_root, f"r{i}", "in.bin")) for i in range(receivers))
+    shutil.rmtree(out_root, ignore_errors=True)
+    log(f"{label}: {end - start:.2f} s, {ok}/{receivers} files, failures {failed}")
+    return end - start, ok == receivers and not failed
+
+
+def profile_netem(work):
+    src_dir = fresh_dir(os.path.join(work, "src-net"))
+    make_file(os.path.join(src_dir, "in.bin"), NET_SIZE)
+    rows = []
+    try:
+        how0 = netem_setup(0)
+        one, ok1 = netem_run(work, src_dir, 1, "1 receiver, 0% loss")
+        many, okn = netem_run(work, src_dir, RECEIVERS, f"{RECEIVERS} receivers, 0% loss")
+        how5 = netem_setup(5)
+        lossy, ok5 = netem_run(work, src_dir, 1, "1 receiver, 5% loss")
+    finally:
+        netem_teardown()
+        shutil.rmtree(src_dir, ignore_errors=True)
+    rows.append(("1 receiver, 0 % loss", one, ok1))
+    rows.append(("1 receiver, 5 % loss", lossy, ok5))
+    rows.append((f"{RECEIVERS} receivers, 0 % loss", many, okn))
+    return rows, lossy / one, many / one, (how0, how5)
+
+
+def main():
+    if os.environ.get("WDSMC_BENCH_NETNS") != "1":
+        sys.exit("bench.py: run it through tests/bench/run.sh (it needs a throwaway netns)")
+    work = pick_work()
+    os.makedirs(work, exist_ok=True)
+    log(f"work folder: {work}; SIZE={SIZE} NET_SIZE={NET_SIZE} RECEIVERS={RECEIVERS}")
+    report = []
+    if "loopback" in PROFILES:
+        results, extra, datagram = profile_loopback(work)
+        by = {r.name: r for r in results}
+        report.append(f"## Loopback multicast, {SIZE / 2**20:.0f} MiB file, {os.cpu_count()} CPUs"
+                      f" (MB = 10^6 bytes; MB/s from first byte to receiver exit)\n")
+        report.append(table(results + extra))
+        w = by.get("wdsmc")
+        u = by.get("udpcast --full-duplex")
+        c = next((r for r in results if r.name.startswith("raw multicast")), None)
+        if w and w.mbps:
+            if u and u.mbps:
+                report.append(f"\nwdsmc / udpcast --full-duplex: {w.mbps / u.mbps:.2f}x")
+            if c and c.mbps:
+                report.append(f"wdsmc / raw ceiling at {datagram} B: {w.mbps / c.mbps:.2f}")
+    if "netem" in PROFILES:
+        try:
+            rows, loss_ratio, many_ratio, hows = profile_netem(work)
+        except (subprocess.CalledProcessError, OSError, TimeoutError) as e:
+            report.append(f"\nveth profile failed: {e}")
+            print("\n".join(report), flush=True)
+            sys.exit(1)
+        report.append(f"\n## veth 1 Gbit/s ({hows[0]}; lossy run: {hows[1]}), MTU {NET_MTU},"
+                      f" {NET_SIZE / 2**20:.0f} MiB, wdsmc\n")
+        report.append("| case | completion s | all files ok |\n|---|---|---|")
+        for name, secs, ok in rows:
+            report.append(f"| {name} | {secs:.2f} | {'yes' if ok else 'NO'} |")
+        report.append(f"\n5 % loss / lossless: {loss_ratio:.2f}x")
+        report.append(f"{RECEIVERS} receivers / 1 receiver: {many_ratio:.2f}x")
+    if work.startswith("/dev/shm/"):
+        shutil.rmtree(work, ignore_errors=True)
+    print("\n".join(report), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+//! Raw UDP multicast ceiling for the benchmark (tests/bench/run.sh): one side blasts
+//! fixed-size datagrams at a group as fast as the kernel takes them, the other counts bytes.
+//! No protocol, no disk, no checksum: what the host can move at that datagram size.
+//!
+//!   mcast_blast recv GROUP:PORT IFADDR           prints `bytes seconds datagrams` when the
+//!                                                sender's end marker arrives (or 2 s idle)
+//!   mcast_blast send GROUP:PORT IFADDR SIZE BYTES
+//!
+//! Only for the benchmark's throwaway network namespace (the script passes 127.0.0.1 / lo).
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// First byte of the datagram that tells the receiver the blast is over.
+const END_MARKER: u8 = 0xEE;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["recv", group, iface] => parse(group, iface).and_then(|(g, i)| receive(g, i)),
+        ["send", group, iface, size, total] => parse(group, iface).and_then(|(g, i)| {
+            let size = size
+                .parse()
+                .map_err(|e| format!("bad SIZE {size:?}: {e}"))?;
+            let total = total
+                .parse()
+                .map_err(|e| format!("bad BYTES {total:?}: {e}"))?;
+            send(g, i, size, total)
+        }),
+        _ => Err(
+            "usage: mcast_blast recv GROUP:PORT IFADDR | send GROUP:PORT IFADDR SIZE BYTES".into(),
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcast_blast: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse(group: &str, iface: &str) -> Result<(SocketAddrV4, Ipv4Addr), String> {
+    let group = group
+        .parse()
+        .map_err(|e| format!("bad GROUP:PORT {group:?}: {e}"))?;
+    let iface = iface
+        .parse()
+        .map_err(|e| format!("bad IFADDR {iface:?}: {e}"))?;
+    Ok((group, iface))
+}
+
+fn receive(group: SocketAddrV4, iface: Ipv4Addr) -> Result<(), String> {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+        .map_err(|e| format!("socket: {e}"))?;
+    socket.set_reuse_address(true).map_err(|e| e.to_string())?;
+    let _ = socket.set_recv_buffer_size(8 << 20);
+    socket
+        .bind(&SocketAddr::V4(group).into())
+        .map_err(|e| format!("bind {group}: {e}"))?;
+    socket
+        .join_multicast_v4(group.ip(), &iface)
+        .map_err(|e| format!("join {group} on {iface}: {e}"))?;
+    let socket: UdpSocket = socket.into();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    // Ready: the script starts the sender once this line appears.
+    println!("ready");
+    let mut buf = vec![0u8; 65_536];
+    let (mut bytes, mut datagrams) = (0u64, 0u64);
+    let (mut first, mut last) = (None, Instant::now());
+    loop {
+        match socket.recv(&mut buf) {
+            Ok(n) if n > 0 && buf[0] == END_MARKER => break,
+            Ok(n) => {
+                last = Instant::now();
+                first.get_or_insert(last);
+                bytes += n as u64;
+                datagrams += 1;
+            }
+            Err(_) if first.is_some() => break,
+            Err(_) => {}
+        }
+    }
+    let seconds = first.map_or(0.0, |f| last.duration_since(f).as_secs_f64());
+    println!("{bytes} {seconds:.6} {datagrams}");
+    Ok(())
+}
+
+fn send(group: SocketAddrV4, iface: Ipv4Addr, size: usize, total: u64) -> Result<(), String> {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+        .map_err(|e| format!("socket: {e}"))?;
+    let _ = socket.set_send_buffer_size(8 << 20);
+    socket
+        .set_multicast_if_v4(&iface)
+        .map_err(|e| format!("IP_MULTICAST_IF {iface}: {e}"))?;
+    socket.set_multicast_ttl_v4(1).map_err(|e| e.to_string())?;
+    socket
+        .set_multicast_loop_v4(true)
+        .map_err(|e| e.to_string())?;
+    let socket: UdpSocket = socket.into();
+    let payload = vec![0x5Au8; size.clamp(1, 65_507)];
+    let mut sent = 0u64;
+    while sent < total {
+        match socket.send_to(&payload, group) {
+            Ok(n) => sent += n as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("send to {group}: {e}")),
+        }
+    }
+    // Several end markers: one may be dropped like any datagram.
+    for _ in 0..20 {
+        let _ = socket.send_to(&[END_MARKER], group);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
