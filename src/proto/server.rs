@@ -44,9 +44,9 @@ pub const MAX_CLIENTS: usize = 200;
 /// Window sizes, in packets. The spec leaves them to the implementation. On a LAN the
 /// round trip is well under a millisecond, so the window mostly bounds the burst a slow or
 /// lossy receiver must absorb: 64 packets (512 KiB at 8 KiB blocks) is reached within a
-/// handful of ACKs and already covers a gigabit link's bandwidth-delay product, and linear
-/// growth up to 1024 packets (8 MiB) lets a fast LAN run without stalling on ACK timing while
-/// a NACK (x0.75) pulls it back quickly.
+/// handful of ACKs and already covers a gigabit link's bandwidth-delay product, and growth of
+/// about a quarter per round trip up to 1024 packets (8 MiB) lets a fast LAN run without
+/// stalling on ACK timing while a NACK (x0.75, once per round trip) pulls it back.
 pub const DEFAULT_EXP_MAX_WINDOW: u64 = 64;
 /// See [`DEFAULT_EXP_MAX_WINDOW`].
 pub const DEFAULT_MAX_WINDOW: u64 = 1024;
