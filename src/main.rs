@@ -5,6 +5,13 @@ use clap::error::ErrorKind;
 use wdsmc::cli::{Cli, ExitCode, run};
 
 fn main() {
+    // A file-size limit (RLIMIT_FSIZE) must surface as a write error, which `get` reports with
+    // exit code 3 after removing its partial file, not as SIGXFSZ killing the process mid-file.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => match error.kind() {
