@@ -785,10 +785,17 @@ impl Client {
         if !demote.clients.contains(&me) {
             return;
         }
+        // Deviation: the lower session must be on the same server host and its group must be a
+        // multicast address of the same family. One checksummed packet must not be able to
+        // redirect this client's traffic to another host (found by fuzzing client_session).
+        let same_host =
+            demote.unicast_addr.to_canonical() == self.config.params.server.ip().to_canonical();
+        let same_family = demote.multicast_addr.is_ipv4() == self.config.params.group.is_ipv4();
         if demote.unicast_port == 0
             || demote.multicast_port == 0
-            || demote.unicast_addr.is_unspecified()
-            || demote.multicast_addr.is_unspecified()
+            || !same_host
+            || !same_family
+            || !demote.multicast_addr.is_multicast()
         {
             self.stats.other_drops += 1;
             return;
@@ -2017,6 +2024,33 @@ mod tests {
         assert!(h.odata(1, 1, 0, 1).is_none());
         assert_eq!(h.client.stats().duplicate_blocks, 1);
         assert!(h.odata(2, 1, 0, 3).is_some());
+    }
+
+    #[test]
+    fn demote_to_another_host_or_a_unicast_group_is_ignored() {
+        let mut h = Harness::new(1000);
+        h.join(0, 0);
+        h.sent();
+        h.events();
+        for (group, server) in [
+            ("239.255.1.2", IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))),
+            ("10.0.0.1", IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            ("ff15::1", IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        ] {
+            let drops = h.client.stats().other_drops;
+            h.feed(Body::Demote(mt::Demote {
+                lower_session_id: 0x1234,
+                multicast_addr: group.parse().unwrap(),
+                multicast_port: 5001,
+                unicast_addr: server,
+                unicast_port: 4012,
+                clients: vec![CLIENT_ID],
+            }));
+            assert_eq!(h.client.stats().other_drops, drops + 1, "{group} {server}");
+            assert!(h.events().is_empty());
+            assert!(h.sent().is_empty(), "no LEAVE, no JOIN elsewhere");
+        }
+        assert_eq!(h.client.params().session_id, params(1000).session_id);
     }
 
     #[test]

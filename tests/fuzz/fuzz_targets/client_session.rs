@@ -77,7 +77,8 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         while let Some(dest) = client.poll_transmit(&mut buf) {
-            assert_eq!(dest, server, "a client sends only to its server");
+            // A DEMOTE may move the session to another port, never to another host.
+            assert_eq!(dest.ip(), server.ip(), "a client sends only to its server");
             Packet::decode(&buf).expect("what the client sends decodes");
         }
         while client.poll_event().is_some() {}
