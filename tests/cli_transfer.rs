@@ -3,34 +3,14 @@
 //! groups in 239.255.0.0/16, and every client uses `--interface 127.0.0.1`. Each test has its
 //! own MSI port (47000 + n), session port range and group range, so tests can run in parallel.
 
+mod common;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 const BIN: &str = env!("CARGO_BIN_EXE_wdsmc");
-
-/// Deterministic pseudo-random bytes (xorshift), so a failure can be reproduced.
-fn test_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// A `wdsmc serve` process; killed when dropped.
 struct Served {
@@ -181,10 +161,10 @@ fn downloads_in(dir: &Path) -> Vec<String> {
 
 #[test]
 fn downloads_byte_exact_with_sha256() {
-    let data = test_bytes(3 << 20, 1);
+    let data = common::content(3 << 20, 1);
     let served = Served::start(1, &[("image.wim", &data)], &[]);
     let dir = tempfile::tempdir().unwrap();
-    let hash = sha256_hex(&data);
+    let hash = common::sha256_hex(&data);
     let server = served.server();
     let args = [
         "--server",
@@ -237,8 +217,8 @@ fn downloads_byte_exact_with_sha256() {
 
 #[test]
 fn downloads_two_objects_at_once_into_a_new_folder() {
-    let first = test_bytes(2 << 20, 2);
-    let second = test_bytes((1 << 20) + 12345, 3);
+    let first = common::content(2 << 20, 2);
+    let second = common::content((1 << 20) + 12345, 3);
     let served = Served::start(2, &[("first.bin", &first), ("second.bin", &second)], &[]);
     let dir = tempfile::tempdir().unwrap();
     let server = served.server();
@@ -304,7 +284,7 @@ fn unknown_namespace_is_refused_with_the_server_code() {
 
 #[test]
 fn wrong_sha256_deletes_the_file_and_exits_8() {
-    let data = test_bytes(1 << 20, 4);
+    let data = common::content(1 << 20, 4);
     let served = Served::start(4, &[("a.bin", &data)], &[]);
     let dir = tempfile::tempdir().unwrap();
     let server = served.server();
@@ -337,7 +317,7 @@ fn wrong_sha256_deletes_the_file_and_exits_8() {
 #[cfg(unix)]
 #[test]
 fn sigint_cancels_and_the_server_sees_leave_cancelled() {
-    let data = test_bytes(8 << 20, 5);
+    let data = common::content(8 << 20, 5);
     let served = Served::start(5, &[("slow.bin", &data)], &["--max-rate", "256k"]);
     let dir = tempfile::tempdir().unwrap();
     let server = served.server();
@@ -433,11 +413,11 @@ fn no_server_times_out_naming_the_phase() {
 
 #[test]
 fn stdout_stream_matches_the_object() {
-    let data = test_bytes((2 << 20) + 777, 7);
+    let data = common::content((2 << 20) + 777, 7);
     let served = Served::start(7, &[("stream.bin", &data)], &[]);
     let dir = tempfile::tempdir().unwrap();
     let server = served.server();
-    let hash = sha256_hex(&data);
+    let hash = common::sha256_hex(&data);
     let args = [
         "--server",
         &server,

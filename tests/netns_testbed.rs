@@ -9,12 +9,12 @@
 
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use sha2::{Digest, Sha256};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wdsmc");
 const SERVER_IP: &str = "10.77.0.1";
@@ -240,25 +240,6 @@ fn missing_tool() -> Option<String> {
     None
 }
 
-fn test_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// `wdsmc serve` inside the server namespace.
 struct Served {
     child: Child,
@@ -408,8 +389,8 @@ fn lossy_links_ten_receivers(bed: &Testbed) {
     for (i, pct) in [1, 5, 20, 0].into_iter().enumerate() {
         bed.shape(i, pct).unwrap();
     }
-    let data = test_bytes(3 << 20, 6);
-    let hash = sha256_hex(&data);
+    let data = common::content(3 << 20, 6);
+    let hash = common::sha256_hex(&data);
     let root = content_dir(&data);
     let served = Served::start(bed, root.path(), &["--max-rate", "20MiB/s"]);
     let dir = tempfile::tempdir().unwrap();
@@ -451,7 +432,7 @@ fn lossy_links_ten_receivers(bed: &Testbed) {
 /// The server dies mid-transfer: every client exits 6 within its --timeout plus a second,
 /// with nothing under the final name.
 fn server_killed_mid_transfer(bed: &Testbed) {
-    let data = test_bytes(8 << 20, 7);
+    let data = common::content(8 << 20, 7);
     let root = content_dir(&data);
     let mut served = Served::start(bed, root.path(), &["--max-rate", "2MiB/s"]);
     let dir = tempfile::tempdir().unwrap();
@@ -483,8 +464,8 @@ fn server_killed_mid_transfer(bed: &Testbed) {
 
 /// SIGINT to one client: it exits 130, the server logs its LEAVE CANCELLED, the others finish.
 fn sigint_to_one_client(bed: &Testbed) {
-    let data = test_bytes(4 << 20, 8);
-    let hash = sha256_hex(&data);
+    let data = common::content(4 << 20, 8);
+    let hash = common::sha256_hex(&data);
     let root = content_dir(&data);
     let served = Served::start(bed, root.path(), &["--max-rate", "4MiB/s"]);
     let dir = tempfile::tempdir().unwrap();
@@ -517,7 +498,7 @@ fn sigint_to_one_client(bed: &Testbed) {
 /// A client behind a slow link under --auto-disconnect-below is kicked: exit 7.
 fn auto_disconnect_kick(bed: &Testbed) {
     bed.rate_limit(0, "2mbit").unwrap();
-    let data = test_bytes(16 << 20, 9);
+    let data = common::content(16 << 20, 9);
     let root = content_dir(&data);
     let served = Served::start(
         bed,

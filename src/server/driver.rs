@@ -172,15 +172,7 @@ impl SessionRun {
                     self.session
                         .handle_datagram(Instant::now(), from, &recv_buf[..len]);
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                            | io::ErrorKind::ConnectionReset
-                            | io::ErrorKind::ConnectionRefused
-                    ) => {}
+                Err(e) if crate::net::is_transient_recv_error(&e) => {}
                 Err(e) => {
                     self.logger.log(
                         "socket_error",

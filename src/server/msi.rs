@@ -1,7 +1,6 @@
 //! The MS-WDSMSI UDP responder and the session registry: one session per object (shared by
 //! every client that asks for it), each on its own group and port.
 
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -94,15 +93,7 @@ impl Responder {
                     let request = buf[..len].to_vec();
                     self.handle(&request, from);
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                            | io::ErrorKind::ConnectionReset
-                            | io::ErrorKind::ConnectionRefused
-                    ) => {}
+                Err(e) if crate::net::is_transient_recv_error(&e) => {}
                 Err(e) => {
                     self.logger.log(
                         "socket_error",

@@ -420,15 +420,7 @@ fn spawn_receiver(
                             return;
                         }
                     }
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock
-                                | std::io::ErrorKind::TimedOut
-                                | std::io::ErrorKind::Interrupted
-                                | std::io::ErrorKind::ConnectionReset
-                                | std::io::ErrorKind::ConnectionRefused
-                        ) => {}
+                    Err(e) if crate::net::is_transient_recv_error(&e) => {}
                     Err(_) => thread::sleep(RECV_POLL),
                 }
             }

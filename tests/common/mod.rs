@@ -24,6 +24,15 @@ pub fn content(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// Lower-case hex SHA-256 of `data`, as `wdsmc get --sha256` takes it.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub struct TestServer {
     pub server: Server,
     pub dir: tempfile::TempDir,
