@@ -78,8 +78,10 @@ const MAX_RDATA_PER_NACK: u64 = 1024;
 const MAX_RDATA_QUEUE: usize = 4096;
 const MAX_CONTROL_QUEUE: usize = 1024;
 const MAX_EVENTS: usize = 4096;
-/// Hard cap on the Data Packet List; new ODATA waits while it is full.
-const MAX_DATA_PACKET_LIST: usize = 1 << 16;
+/// Hard cap on the Data Packet List; new ODATA waits while it is full. Entries must stay at
+/// least [`CLEANUP_MIN_AGE`] (and cleanup runs every 200 ms), so the cap bounds the rate:
+/// 2^18 entries of 8 KiB blocks allow about 1.7 GB/s, at 48 bytes an entry (12 MiB) when full.
+const MAX_DATA_PACKET_LIST: usize = 1 << 18;
 const KICK_ENTRIES_PER_PACKET: usize = MAX_CLIENTS;
 const AUTO_DISCONNECT_GRACE_SECS: u32 = 10;
 /// A client must stay below `auto_disconnect_below` this long before it is kicked.
@@ -1369,17 +1371,30 @@ impl ServerSession {
 
     // ----- output -----------------------------------------------------------------------
 
-    /// Writes the next datagram into `buf` and returns where to send it, or `None` when
-    /// nothing is due. Control packets come first, then RDATA, then window-limited ODATA.
-    /// A failed block read is returned as the error; the packet is then not consumed.
+    /// Writes the next datagram into `buf` (cleared first) and returns where to send it, or
+    /// `None` when nothing is due. Control packets come first, then RDATA, then
+    /// window-limited ODATA. A failed block read is returned as the error; the packet is then
+    /// not consumed.
     pub fn poll_transmit(
         &mut self,
         now: Instant,
         buf: &mut Vec<u8>,
         source: &mut dyn BlockSource,
     ) -> std::io::Result<Option<SocketAddr>> {
+        buf.clear();
+        self.poll_transmit_append(now, buf, source)
+    }
+
+    /// [`Self::poll_transmit`], but the datagram is appended to `buf` (which is left as it was
+    /// when nothing is due or the read fails), so a sender can batch datagrams in one buffer.
+    pub fn poll_transmit_append(
+        &mut self,
+        now: Instant,
+        buf: &mut Vec<u8>,
+        source: &mut dyn BlockSource,
+    ) -> std::io::Result<Option<SocketAddr>> {
+        let start = buf.len();
         if let Some((dest, bytes)) = self.control.pop_front() {
-            buf.clear();
             buf.extend_from_slice(&bytes);
             return Ok(Some(dest));
         }
@@ -1402,7 +1417,7 @@ impl ServerSession {
             self.encode_block(now, buf, source, true, entry.seq, entry.block_number)?;
             self.rdata_queue.pop_front();
             self.stats.rdata_sent += 1;
-            self.after_data_send(now, buf.len());
+            self.after_data_send(now, buf.len() - start);
             return Ok(Some(self.config.group));
         }
         if !self.odata_allowed() {
@@ -1425,7 +1440,7 @@ impl ServerSession {
             last_send: now,
         });
         self.stats.odata_sent += 1;
-        self.after_data_send(now, buf.len());
+        self.after_data_send(now, buf.len() - start);
         Ok(Some(self.config.group))
     }
 

@@ -14,6 +14,7 @@ use serde_json::json;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::log::Logger;
+use super::send_batch::{SendBatch, gso_supported};
 use crate::proto::server::{BlockSource, ServerEvent, ServerSession};
 
 /// Longest the thread sleeps before looking at the stop flag again.
@@ -146,7 +147,7 @@ impl SessionRun {
     pub fn run(mut self) {
         let session_id = self.session.config().session_id;
         let mut recv_buf = vec![0u8; 65536];
-        let mut send_buf = Vec::with_capacity(70_000);
+        let mut batch = SendBatch::new(gso_supported(&self.socket));
         let mut progress_logged: HashMap<u32, (Instant, u8)> = HashMap::new();
         let mut send_errors: u64 = 0;
         let mut current_wait = None;
@@ -188,31 +189,45 @@ impl SessionRun {
                 self.session.handle_timeout(now);
             }
             let mut read_failed = None;
+            let mut report_send_error = |dest: SocketAddr, e: &io::Error| {
+                send_errors += 1;
+                // Log the first failure and then every 1000th, not every packet.
+                if send_errors % 1000 == 1 {
+                    self.logger.log(
+                        "send_error",
+                        Some(session_id),
+                        &format!("sending to {dest} failed ({send_errors} so far): {e}"),
+                        json!({ "dest": dest.to_string(), "error": e.to_string(), "count": send_errors }),
+                    );
+                }
+            };
             loop {
-                match self
-                    .session
-                    .poll_transmit(now, &mut send_buf, &mut self.source)
-                {
-                    Ok(Some(dest)) => {
-                        if let Err(e) = self.socket.send_to(&send_buf, dest) {
-                            send_errors += 1;
-                            // Log the first failure and then every 1000th, not every packet.
-                            if send_errors % 1000 == 1 {
-                                self.logger.log(
-                                    "send_error",
-                                    Some(session_id),
-                                    &format!("sending to {dest} failed ({send_errors} so far): {e}"),
-                                    json!({ "dest": dest.to_string(), "error": e.to_string(), "count": send_errors }),
-                                );
-                            }
-                        }
-                    }
+                if batch.is_full() {
+                    batch.flush(&self.socket, &mut report_send_error);
+                }
+                let pushed = batch.push(|buf| {
+                    self.session
+                        .poll_transmit_append(now, buf, &mut self.source)
+                });
+                match pushed {
+                    Ok(Some(_)) => {}
                     Ok(None) => break,
                     Err(e) => {
                         read_failed = Some(e);
                         break;
                     }
                 }
+            }
+            if batch
+                .flush(&self.socket, &mut report_send_error)
+                .gso_turned_off
+            {
+                self.logger.log(
+                    "gso_off",
+                    Some(session_id),
+                    "the kernel refused UDP segmentation offload for this path (datagrams larger than the MTU?); sending datagrams one by one",
+                    json!({}),
+                );
             }
             while let Some(event) = self.session.poll_event() {
                 self.log_event(session_id, event, &mut progress_logged);

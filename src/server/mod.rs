@@ -12,6 +12,7 @@ pub mod content;
 pub mod driver;
 pub mod log;
 pub mod msi;
+pub mod send_batch;
 
 use content::ContentProvider;
 use log::Logger;

@@ -179,10 +179,19 @@ pub(crate) fn unicast_socket(local: IpAddr) -> Result<UdpSocket, TransportError>
 ///
 /// Linux binds the group address itself so that only this group's datagrams arrive; Windows
 /// refuses a bind to a multicast address, so it binds the unspecified address.
+/// A joined multicast socket.
+pub(crate) struct MulticastSocket {
+    pub socket: UdpSocket,
+    /// Said once to the user: the receive buffer is smaller than asked.
+    pub warning: Option<String>,
+    /// The kernel may hand several datagrams over as one buffer (UDP GRO; see [`enable_gro`]).
+    pub gro: bool,
+}
+
 pub(crate) fn multicast_socket(
     group: SocketAddr,
     iface: &LocalInterface,
-) -> Result<(UdpSocket, Option<String>), TransportError> {
+) -> Result<MulticastSocket, TransportError> {
     let fail = |what: &str, e: io::Error| {
         TransportError::Network(format!("cannot {what} for group {group}: {e}"))
     };
@@ -232,7 +241,39 @@ pub(crate) fn multicast_socket(
             .join_multicast_v6(&g, iface.index)
             .map_err(|e| fail(&format!("join on interface index {}", iface.index), e))?,
     }
-    Ok((socket.into(), warning))
+    let gro = enable_gro(&socket);
+    Ok(MulticastSocket {
+        socket: socket.into(),
+        warning,
+        gro,
+    })
+}
+
+/// Asks Linux (5.0 and later) to deliver runs of same-flow datagrams as one buffer of
+/// equal-sized segments (UDP GRO): one receive call and one socket-buffer entry for up to
+/// 64 KiB instead of one per datagram. A server that sends with UDP GSO on the same host has
+/// its runs delivered whole. Returns whether the option took; callers then need 64 KiB
+/// buffers and the segment size from each receive's control message.
+#[cfg(target_os = "linux")]
+fn enable_gro(socket: &Socket) -> bool {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a live int and the length matches it.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_UDP,
+            libc::UDP_GRO,
+            (&raw const on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    rc == 0
+}
+
+#[cfg(not(target_os = "linux"))]
+fn enable_gro(_socket: &Socket) -> bool {
+    false
 }
 
 /// Raises SO_RCVBUF; returns a warning when the system grants less than asked.

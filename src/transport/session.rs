@@ -4,7 +4,9 @@
 //! Threads per session: one protocol driver (runs initiation, then owns the sans-IO client and
 //! the unicast socket it sends from, and calls the callback), and two receive threads (the
 //! multicast socket and the unicast socket) that only receive and hand datagrams to the driver
-//! through a bounded channel, recycling buffers so the data path does not allocate.
+//! through a bounded channel, recycling buffers so the data path does not allocate. On Linux a
+//! receive thread takes up to a batch of buffers per `recvmmsg` call, and the multicast socket
+//! asks for UDP GRO, so one buffer may hold a run of datagrams the driver then splits.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,11 +30,16 @@ const MSI_RETRY: Duration = Duration::from_secs(1);
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 /// Longest the driver sleeps, so cancel and cache releases are seen promptly.
 const DRIVER_TICK: Duration = Duration::from_millis(50);
-/// Datagrams queued between the receive threads and the driver (as batches of up to
-/// `RECV_BATCH`), and buffers kept for reuse.
+/// Receive buffers queued between the receive threads and the driver, and buffers kept for
+/// reuse.
 const QUEUE_DEPTH: usize = 256;
-/// Most datagrams one receive call returns.
+/// Most buffers one receive call fills.
 const RECV_BATCH: usize = 32;
+/// Buffers per receive call when each may hold a 64 KiB GRO run (about 60 datagrams of 8 KiB
+/// blocks per call).
+const GRO_RECV_BATCH: usize = 8;
+/// Batches the channel holds between a receive thread and the driver.
+const QUEUE_BATCHES: usize = QUEUE_DEPTH / RECV_BATCH;
 /// Largest UDP payload.
 const MAX_DATAGRAM: usize = 65_536;
 
@@ -358,11 +365,58 @@ fn datagram_buffer_len(block_size: u32) -> usize {
     (block_size as usize + 1024).clamp(16 * 1024, MAX_DATAGRAM)
 }
 
-/// A datagram handed from a receive thread to the driver.
-struct Datagram {
-    buf: Vec<u8>,
+/// How a receive thread reads: buffer size and buffers per receive call.
+#[derive(Debug, Clone, Copy)]
+struct RecvShape {
+    buffer_len: usize,
+    batch: usize,
+}
+
+impl RecvShape {
+    /// With GRO a buffer may hold a whole 64 KiB run, so buffers are full-size and fewer
+    /// per call; memory in flight stays about the same (a few MiB).
+    fn new(block_size: u32, gro: bool) -> Self {
+        if gro {
+            Self {
+                buffer_len: MAX_DATAGRAM,
+                batch: GRO_RECV_BATCH,
+            }
+        } else {
+            Self {
+                buffer_len: datagram_buffer_len(block_size),
+                batch: RECV_BATCH,
+            }
+        }
+    }
+}
+
+/// What one receive filled: `len` bytes from `from`, made of datagrams of `segment` bytes each
+/// (the last may be shorter) when the kernel coalesced a GRO run, else one datagram.
+#[derive(Debug, Clone, Copy)]
+struct Received {
     len: usize,
     from: SocketAddr,
+    segment: Option<usize>,
+}
+
+/// A receive buffer handed from a receive thread to the driver.
+struct Datagram {
+    buf: Vec<u8>,
+    received: Received,
+}
+
+impl Datagram {
+    /// The datagrams in this buffer.
+    fn datagrams(&self) -> impl Iterator<Item = &[u8]> {
+        let bytes = &self.buf[..self.received.len];
+        let segment = match self.received.segment {
+            Some(segment) if segment > 0 => segment,
+            _ => bytes.len().max(1),
+        };
+        // An empty datagram is still one datagram (the protocol counts and ignores it).
+        let whole = bytes.is_empty().then_some(bytes);
+        bytes.chunks(segment).chain(whole)
+    }
 }
 
 /// A receive thread and the flag that stops it.
@@ -381,8 +435,9 @@ fn spawn_receiver(
     queue: SyncSender<Vec<Datagram>>,
     pool: Arc<Mutex<Vec<Vec<u8>>>>,
     name: &str,
-    buffer_len: usize,
+    shape: RecvShape,
 ) -> Result<Receiver_, TransportError> {
+    let RecvShape { buffer_len, batch } = shape;
     let stop = Arc::new(AtomicBool::new(false));
     let thread_stop = Arc::clone(&stop);
     socket
@@ -391,12 +446,12 @@ fn spawn_receiver(
     thread::Builder::new()
         .name(name.into())
         .spawn(move || {
-            let mut bufs: Vec<Vec<u8>> = Vec::with_capacity(RECV_BATCH);
-            let mut received = Vec::with_capacity(RECV_BATCH);
+            let mut bufs: Vec<Vec<u8>> = Vec::with_capacity(batch);
+            let mut received = Vec::with_capacity(batch);
             while !thread_stop.load(Ordering::Relaxed) {
-                if bufs.len() < RECV_BATCH {
+                if bufs.len() < batch {
                     let mut spare = pool.lock().unwrap_or_else(|e| e.into_inner());
-                    while bufs.len() < RECV_BATCH {
+                    while bufs.len() < batch {
                         // Buffers sized for an earlier session's blocks (after a DEMOTE) may be
                         // too small for this one's.
                         let buf = spare
@@ -414,7 +469,7 @@ fn spawn_receiver(
                         let batch: Vec<Datagram> = std::mem::replace(&mut bufs, rest)
                             .into_iter()
                             .zip(received.iter())
-                            .map(|(buf, &(len, from))| Datagram { buf, len, from })
+                            .map(|(buf, &received)| Datagram { buf, received })
                             .collect();
                         if queue.send(batch).is_err() {
                             return;
@@ -436,14 +491,17 @@ fn spawn_receiver(
 fn recv_batch(
     socket: &UdpSocket,
     bufs: &mut [Vec<u8>],
-    received: &mut Vec<(usize, SocketAddr)>,
+    received: &mut Vec<Received>,
 ) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
+    /// Room for the UDP_GRO control message (an int), 8-byte aligned.
+    type ControlSlot = [u64; 8];
     let count = bufs.len().min(RECV_BATCH);
     // SAFETY: all-zero is a valid value for these plain C structs.
     let mut addrs: [libc::sockaddr_storage; RECV_BATCH] = unsafe { std::mem::zeroed() };
     let mut iovecs: [libc::iovec; RECV_BATCH] = unsafe { std::mem::zeroed() };
     let mut headers: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
+    let mut controls: [ControlSlot; RECV_BATCH] = [[0; 8]; RECV_BATCH];
     for i in 0..count {
         iovecs[i] = libc::iovec {
             iov_base: bufs[i].as_mut_ptr().cast(),
@@ -453,6 +511,8 @@ fn recv_batch(
         headers[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as _;
         headers[i].msg_hdr.msg_iov = &raw mut iovecs[i];
         headers[i].msg_hdr.msg_iovlen = 1;
+        headers[i].msg_hdr.msg_control = controls[i].as_mut_ptr().cast();
+        headers[i].msg_hdr.msg_controllen = std::mem::size_of::<ControlSlot>() as _;
     }
     // SAFETY: every header points at a live buffer, address slot and iovec of this frame, and
     // `count` does not exceed the arrays. MSG_WAITFORONE: block for the first datagram only.
@@ -473,14 +533,45 @@ fn recv_batch(
         let addr = unsafe {
             socket2::SockAddr::new(addrs[i], headers[i].msg_hdr.msg_namelen as libc::socklen_t)
         };
+        // SAFETY: the kernel wrote `msg_controllen` bytes of control messages into the slot
+        // this header points at; the CMSG macros stay within that length.
+        let segment = unsafe { gro_segment(&headers[i].msg_hdr) };
         // A non-IP source (never expected on a UDP socket) is passed on as an empty datagram,
         // which the protocol ignores, so entries stay paired with their buffers.
         received.push(match addr.as_socket() {
-            Some(from) => (headers[i].msg_len as usize, from),
-            None => (0, SocketAddr::from(([0, 0, 0, 0], 0))),
+            Some(from) => Received {
+                len: headers[i].msg_len as usize,
+                from,
+                segment,
+            },
+            None => Received {
+                len: 0,
+                from: SocketAddr::from(([0, 0, 0, 0], 0)),
+                segment: None,
+            },
         });
     }
     Ok(())
+}
+
+/// The segment size of a GRO run, from a received message's UDP_GRO control message.
+///
+/// # Safety
+/// `header` must describe control data the kernel filled in.
+#[cfg(target_os = "linux")]
+unsafe fn gro_segment(header: &libc::msghdr) -> Option<usize> {
+    // SAFETY: per the caller; CMSG_FIRSTHDR/NXTHDR bound every step by msg_controllen.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(header);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_UDP && (*cmsg).cmsg_type == libc::UDP_GRO {
+                let size = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+                return usize::try_from(size).ok().filter(|&s| s > 0);
+            }
+            cmsg = libc::CMSG_NXTHDR(header, cmsg);
+        }
+    }
+    None
 }
 
 /// One datagram per call where `recvmmsg` is not available.
@@ -488,10 +579,14 @@ fn recv_batch(
 fn recv_batch(
     socket: &UdpSocket,
     bufs: &mut [Vec<u8>],
-    received: &mut Vec<(usize, SocketAddr)>,
+    received: &mut Vec<Received>,
 ) -> std::io::Result<()> {
     let (len, from) = socket.recv_from(&mut bufs[0])?;
-    received.push((len, from));
+    received.push(Received {
+        len,
+        from,
+        segment: None,
+    });
     Ok(())
 }
 
@@ -543,7 +638,7 @@ fn drive(
         now,
         rng,
     );
-    let (queue_tx, queue_rx) = mpsc::sync_channel(QUEUE_DEPTH / RECV_BATCH);
+    let (queue_tx, queue_rx) = mpsc::sync_channel(QUEUE_BATCHES);
     let socket = Arc::new(initiated.socket);
     let mut driver = Driver {
         request,
@@ -565,7 +660,7 @@ fn drive(
         driver.queue_tx.clone(),
         Arc::clone(&driver.pool),
         "wdsmc-recv-unicast",
-        datagram_buffer_len(driver.client.params().block_size),
+        RecvShape::new(driver.client.params().block_size, false),
     )?;
     driver.receivers.push(unicast);
     driver.run()
@@ -575,16 +670,16 @@ impl Driver<'_> {
     /// Joins `group` with a new multicast socket and receive thread (also after a DEMOTE),
     /// stopping the previous multicast receiver.
     fn listen_to_group(&mut self, group: SocketAddr) -> Result<(), TransportError> {
-        let (socket, warning) = net::multicast_socket(group, &self.iface)?;
-        if let Some(warning) = warning {
-            (self.callback)(Event::Notice(&warning));
+        let joined = net::multicast_socket(group, &self.iface)?;
+        if let Some(warning) = &joined.warning {
+            (self.callback)(Event::Notice(warning));
         }
         let receiver = spawn_receiver(
-            Arc::new(socket),
+            Arc::new(joined.socket),
             self.queue_tx.clone(),
             Arc::clone(&self.pool),
             "wdsmc-recv-multicast",
-            datagram_buffer_len(self.client.params().block_size),
+            RecvShape::new(self.client.params().block_size, joined.gro),
         )?;
         // The unicast receiver, when present, stays; the old multicast one (index 0) stops.
         if !self.receivers.is_empty() {
@@ -689,25 +784,27 @@ impl Driver<'_> {
         pool.extend(spent.into_iter().take(room));
     }
 
-    /// Handles one datagram and gives its buffer back for reuse.
+    /// Handles the datagrams of one receive buffer and gives the buffer back for reuse.
     fn handle(&mut self, datagram: Datagram) -> Vec<u8> {
-        let Datagram { buf, len, from } = datagram;
-        let bytes = &buf[..len];
-        if self.request.trace {
-            let summary = describe_mt(bytes);
-            (self.callback)(Event::Trace {
-                outgoing: false,
-                peer: from,
-                summary: &summary,
-            });
+        let from = datagram.received.from;
+        let now = Instant::now();
+        for bytes in datagram.datagrams() {
+            if self.request.trace {
+                let summary = describe_mt(bytes);
+                (self.callback)(Event::Trace {
+                    outgoing: false,
+                    peer: from,
+                    summary: &summary,
+                });
+            }
+            if let Some(delivery) = self.client.handle_datagram(now, from, bytes) {
+                (self.callback)(Event::ReceiveContents {
+                    offset: delivery.offset,
+                    data: delivery.data,
+                });
+            }
         }
-        if let Some(delivery) = self.client.handle_datagram(Instant::now(), from, bytes) {
-            (self.callback)(Event::ReceiveContents {
-                offset: delivery.offset,
-                data: delivery.data,
-            });
-        }
-        buf
+        datagram.buf
     }
 
     fn flush_transmits(&mut self) -> Result<(), TransportError> {

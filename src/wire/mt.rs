@@ -1010,11 +1010,12 @@ pub fn loss_rate_from_wire(value: u64) -> f64 {
 }
 
 /// Encodes an ODATA (or, with `rdata`, RDATA) packet with CHECKSUM security whose Data field is
-/// one MS-WDSMA DATA packet for `block_number`, straight into `out` (cleared first).
+/// one MS-WDSMA DATA packet for `block_number`, appended to `out`: a sender can lay several
+/// datagrams back to back in one buffer and hand them to the kernel in one call.
 ///
 /// `fill` writes the block's `block_len` content bytes into the slice it is given, so a sender
 /// can read a block from disk into its reused buffer without building an intermediate packet.
-/// When `fill` fails, `out` is left cleared and the error is returned. `block_len` must not
+/// When `fill` fails, `out` is cut back to its old length and the error is returned. `block_len` must not
 /// exceed [`super::ma::MAX_BLOCK_LEN`]; larger values are a caller error (lengths would wrap).
 #[allow(clippy::too_many_arguments)]
 pub fn encode_block_packet_into<E>(
@@ -1029,7 +1030,7 @@ pub fn encode_block_packet_into<E>(
     block_len: usize,
     fill: impl FnOnce(&mut [u8]) -> Result<(), E>,
 ) -> Result<(), E> {
-    out.clear();
+    let start = out.len();
     out.extend_from_slice(&IDENTIFIER);
     out.put_u8(SecurityType::Checksum as u8);
     out.put_u16(4);
@@ -1051,7 +1052,7 @@ pub fn encode_block_packet_into<E>(
     let data_at = out.len();
     out.resize(data_at + block_len, 0);
     if let Err(e) = fill(&mut out[data_at..]) {
-        out.clear();
+        out.truncate(start);
         return Err(e);
     }
     let sum = checksum(&out[covered_at..]);
@@ -1131,10 +1132,30 @@ mod block_packet_tests {
             )
             .unwrap();
             assert_eq!(fast, packet.encode());
+            // Appends after what the buffer already holds, leaving that untouched.
+            let mut appended = vec![0xAB; 3];
+            encode_block_packet_into::<()>(
+                &mut appended,
+                rdata,
+                0x1234_5678,
+                99,
+                5,
+                9,
+                3,
+                42,
+                5,
+                |b| {
+                    b.copy_from_slice(&content);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(appended[..3], [0xAB; 3]);
+            assert_eq!(appended[3..], packet.encode());
         }
         let mut out = vec![1, 2, 3];
         let failed = encode_block_packet_into(&mut out, false, 1, 1, 1, 1, 1, 1, 4, |_| Err("io"));
         assert_eq!(failed, Err("io"));
-        assert!(out.is_empty());
+        assert_eq!(out, [1, 2, 3]);
     }
 }
