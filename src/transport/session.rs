@@ -1,16 +1,20 @@
 //! Session threads: initiation, sockets, the receive threads, the protocol driver and the
 //! handle.
 //!
-//! Threads per session: one protocol driver (runs initiation, then owns the sans-IO client and
-//! the unicast socket it sends from, and calls the callback), and two receive threads (the
-//! multicast socket and the unicast socket) that only receive and hand datagrams to the driver
-//! through a bounded channel, recycling buffers so the data path does not allocate. On Linux a
-//! receive thread takes up to a batch of buffers per `recvmmsg` call, and the multicast socket
-//! asks for UDP GRO, so one buffer may hold a run of datagrams the driver then splits.
+//! Threads per session: one protocol driver (runs initiation, then owns the sans-IO client, the
+//! unicast socket it sends from and the multicast socket it reads data from, and calls the
+//! callback), and one receive thread for the unicast socket (JOINACK, a unicast KICK) that
+//! hands datagrams to the driver through a bounded channel.
+//!
+//! The driver reads the multicast socket itself: the data path then costs no wake-up of
+//! another thread per batch, and a block is still in this core's cache when it is checked and
+//! delivered. The kernel's socket buffer absorbs bursts while the callback writes. On Linux a
+//! receive takes a batch of buffers per `recvmmsg` call, and the multicast socket asks for UDP
+//! GRO, so one buffer may hold a run of datagrams that is split before the protocol sees it.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -26,20 +30,23 @@ use crate::wire::msi::{self, MsiPacket, MsiRequest};
 
 /// How often the MSI request is re-sent while no reply arrives (MS-WDSMSI §3.1.6).
 const MSI_RETRY: Duration = Duration::from_secs(1);
+/// Longest the driver waits on the multicast socket before it has joined: the JOINACK comes
+/// through the unicast receive thread and is picked up after that wait at the latest.
+const JOIN_POLL: Duration = Duration::from_millis(5);
 /// How often progress events are delivered.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 /// Longest the driver sleeps, so cancel and cache releases are seen promptly.
 const DRIVER_TICK: Duration = Duration::from_millis(50);
-/// Receive buffers queued between the receive threads and the driver, and buffers kept for
-/// reuse.
-const QUEUE_DEPTH: usize = 256;
+/// Receive buffers queued between the unicast receive thread and the driver, and buffers kept
+/// for reuse.
+const QUEUE_DEPTH: usize = 64;
 /// Most buffers one receive call fills.
 const RECV_BATCH: usize = 32;
 /// Buffers per receive call when each may hold a 64 KiB GRO run (about 60 datagrams of 8 KiB
 /// blocks per call).
 const GRO_RECV_BATCH: usize = 8;
-/// Batches the channel holds between a receive thread and the driver.
-const QUEUE_BATCHES: usize = QUEUE_DEPTH / RECV_BATCH;
+/// Batches the channel holds between the unicast receive thread and the driver.
+const QUEUE_BATCHES: usize = 4;
 /// Largest UDP payload.
 const MAX_DATAGRAM: usize = 65_536;
 
@@ -399,23 +406,57 @@ struct Received {
     segment: Option<usize>,
 }
 
-/// A receive buffer handed from a receive thread to the driver.
-struct Datagram {
-    buf: Vec<u8>,
-    received: Received,
-}
-
-impl Datagram {
-    /// The datagrams in this buffer.
-    fn datagrams(&self) -> impl Iterator<Item = &[u8]> {
-        let bytes = &self.buf[..self.received.len];
-        let segment = match self.received.segment {
+impl Received {
+    /// The datagrams in `buf`, the buffer this describes.
+    fn datagrams<'b>(&self, buf: &'b [u8]) -> impl Iterator<Item = &'b [u8]> {
+        let bytes = &buf[..self.len.min(buf.len())];
+        let segment = match self.segment {
             Some(segment) if segment > 0 => segment,
             _ => bytes.len().max(1),
         };
         // An empty datagram is still one datagram (the protocol counts and ignores it).
         let whole = bytes.is_empty().then_some(bytes);
         bytes.chunks(segment).chain(whole)
+    }
+}
+
+/// A receive buffer handed from the unicast receive thread to the driver.
+struct Datagram {
+    buf: Vec<u8>,
+    received: Received,
+}
+
+/// The multicast socket and the buffers the driver reads it into, reused for every batch.
+struct GroupReceiver {
+    socket: UdpSocket,
+    bufs: Vec<Vec<u8>>,
+    received: Vec<Received>,
+    /// The read timeout last set, so an unchanged one costs no system call.
+    timeout: Option<Duration>,
+}
+
+impl GroupReceiver {
+    fn new(socket: UdpSocket, shape: RecvShape) -> Self {
+        Self {
+            socket,
+            bufs: (0..shape.batch)
+                .map(|_| vec![0; shape.buffer_len])
+                .collect(),
+            received: Vec::with_capacity(shape.batch),
+            timeout: None,
+        }
+    }
+
+    /// Waits up to `wait` (whole milliseconds, at least one) for datagrams and takes what is
+    /// queued, up to one buffer each.
+    fn receive(&mut self, wait: Duration) -> std::io::Result<()> {
+        let wait = Duration::from_millis((wait.as_millis() as u64).max(1));
+        if self.timeout != Some(wait) {
+            self.socket.set_read_timeout(Some(wait))?;
+            self.timeout = Some(wait);
+        }
+        self.received.clear();
+        recv_batch(&self.socket, &mut self.bufs, &mut self.received)
     }
 }
 
@@ -598,10 +639,13 @@ struct Driver<'c> {
     client: Client,
     socket: Arc<UdpSocket>,
     iface: LocalInterface,
-    queue_tx: SyncSender<Vec<Datagram>>,
+    group: GroupReceiver,
     queue_rx: Receiver<Vec<Datagram>>,
     pool: Arc<Mutex<Vec<Vec<u8>>>>,
-    receivers: Vec<Receiver_>,
+    /// Stops the unicast receive thread when the driver ends.
+    _unicast: Receiver_,
+    /// Whether the client has its JOINACK for the current session (see [`JOIN_POLL`]).
+    joined: bool,
     out: Vec<u8>,
     cancelled: bool,
 }
@@ -640,52 +684,59 @@ fn drive(
     );
     let (queue_tx, queue_rx) = mpsc::sync_channel(QUEUE_BATCHES);
     let socket = Arc::new(initiated.socket);
+    let pool = Arc::new(Mutex::new(Vec::new()));
+    let group = join_group(
+        initiated.params.group,
+        &initiated.iface,
+        initiated.params.block_size,
+        callback,
+    )?;
+    let unicast = spawn_receiver(
+        Arc::clone(&socket),
+        queue_tx,
+        Arc::clone(&pool),
+        "wdsmc-recv-unicast",
+        RecvShape::new(initiated.params.block_size, false),
+    )?;
     let mut driver = Driver {
         request,
         shared,
         callback,
         client,
-        socket: Arc::clone(&socket),
+        socket,
         iface: initiated.iface,
-        queue_tx,
+        group,
         queue_rx,
-        pool: Arc::new(Mutex::new(Vec::new())),
-        receivers: Vec::new(),
+        pool,
+        _unicast: unicast,
+        joined: false,
         out: Vec::with_capacity(2048),
         cancelled: false,
     };
-    driver.listen_to_group(initiated.params.group)?;
-    let unicast = spawn_receiver(
-        socket,
-        driver.queue_tx.clone(),
-        Arc::clone(&driver.pool),
-        "wdsmc-recv-unicast",
-        RecvShape::new(driver.client.params().block_size, false),
-    )?;
-    driver.receivers.push(unicast);
     driver.run()
 }
 
+/// Joins `group` with a new multicast socket sized for `block_size` blocks.
+fn join_group(
+    group: SocketAddr,
+    iface: &LocalInterface,
+    block_size: u32,
+    callback: &mut dyn FnMut(Event<'_>),
+) -> Result<GroupReceiver, TransportError> {
+    let joined = net::multicast_socket(group, iface)?;
+    if let Some(warning) = &joined.warning {
+        callback(Event::Notice(warning));
+    }
+    let shape = RecvShape::new(block_size, joined.gro);
+    Ok(GroupReceiver::new(joined.socket, shape))
+}
+
 impl Driver<'_> {
-    /// Joins `group` with a new multicast socket and receive thread (also after a DEMOTE),
-    /// stopping the previous multicast receiver.
+    /// Moves to another group after a DEMOTE; the old socket closes (leaving its group).
     fn listen_to_group(&mut self, group: SocketAddr) -> Result<(), TransportError> {
-        let joined = net::multicast_socket(group, &self.iface)?;
-        if let Some(warning) = &joined.warning {
-            (self.callback)(Event::Notice(warning));
-        }
-        let receiver = spawn_receiver(
-            Arc::new(joined.socket),
-            self.queue_tx.clone(),
-            Arc::clone(&self.pool),
-            "wdsmc-recv-multicast",
-            RecvShape::new(self.client.params().block_size, joined.gro),
-        )?;
-        // The unicast receiver, when present, stays; the old multicast one (index 0) stops.
-        if !self.receivers.is_empty() {
-            self.receivers.remove(0);
-        }
-        self.receivers.insert(0, receiver);
+        let block_size = self.client.params().block_size;
+        self.group = join_group(group, &self.iface, block_size, self.callback)?;
+        self.joined = false;
         Ok(())
     }
 
@@ -699,6 +750,7 @@ impl Driver<'_> {
             while let Some(event) = self.client.poll_event() {
                 match event {
                     ClientEvent::Joined { client_id } => {
+                        self.joined = true;
                         let line = format!("joined as client {client_id}");
                         (self.callback)(Event::Notice(&line));
                     }
@@ -739,21 +791,21 @@ impl Driver<'_> {
                 .poll_timeout()
                 .map(|t| t.saturating_duration_since(now))
                 .unwrap_or(DRIVER_TICK)
-                .min(DRIVER_TICK);
-            match self.queue_rx.recv_timeout(wait) {
-                Ok(batch) => {
-                    self.handle_batch(batch);
-                    // Drain what is already queued before sending and timing out.
-                    for _ in 0..2 {
-                        match self.queue_rx.try_recv() {
-                            Ok(batch) => self.handle_batch(batch),
-                            Err(_) => break,
-                        }
+                .min(if self.joined { DRIVER_TICK } else { JOIN_POLL });
+            match self.group.receive(wait) {
+                Ok(()) => self.handle_group_batch(),
+                Err(e) if crate::net::is_transient_recv_error(&e) => {}
+                // A socket that keeps failing ends in a timeout that names the phase; do not
+                // spin on it meanwhile.
+                Err(_) => thread::sleep(wait),
+            }
+            loop {
+                match self.queue_rx.try_recv() {
+                    Ok(batch) => self.handle_batch(batch),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        return Err(TransportError::Internal("receive thread stopped".into()));
                     }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(TransportError::Internal("receive threads stopped".into()));
                 }
             }
             let now = Instant::now();
@@ -774,21 +826,34 @@ impl Driver<'_> {
         }
     }
 
+    /// Handles what the unicast receive thread queued and gives its buffers back for reuse.
     fn handle_batch(&mut self, batch: Vec<Datagram>) {
         let mut spent = Vec::with_capacity(batch.len());
         for datagram in batch {
-            spent.push(self.handle(datagram));
+            self.handle(&datagram.buf, datagram.received);
+            spent.push(datagram.buf);
         }
         let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
         let room = QUEUE_DEPTH.saturating_sub(pool.len());
         pool.extend(spent.into_iter().take(room));
     }
 
-    /// Handles the datagrams of one receive buffer and gives the buffer back for reuse.
-    fn handle(&mut self, datagram: Datagram) -> Vec<u8> {
-        let from = datagram.received.from;
+    /// Handles what the last multicast receive filled, in place.
+    fn handle_group_batch(&mut self) {
+        let bufs = std::mem::take(&mut self.group.bufs);
+        let received = std::mem::take(&mut self.group.received);
+        for (buf, &what) in bufs.iter().zip(&received) {
+            self.handle(buf, what);
+        }
+        self.group.bufs = bufs;
+        self.group.received = received;
+    }
+
+    /// Handles the datagrams of one receive buffer.
+    fn handle(&mut self, buf: &[u8], received: Received) {
+        let from = received.from;
         let now = Instant::now();
-        for bytes in datagram.datagrams() {
+        for bytes in received.datagrams(buf) {
             if self.request.trace {
                 let summary = describe_mt(bytes);
                 (self.callback)(Event::Trace {
@@ -804,7 +869,6 @@ impl Driver<'_> {
                 });
             }
         }
-        datagram.buf
     }
 
     fn flush_transmits(&mut self) -> Result<(), TransportError> {
@@ -857,5 +921,39 @@ impl Driver<'_> {
                 },
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received(len: usize, segment: Option<usize>) -> Received {
+        Received {
+            len,
+            from: SocketAddr::from(([127, 0, 0, 1], 9)),
+            segment,
+        }
+    }
+
+    #[test]
+    fn a_gro_run_splits_into_its_segments_and_a_plain_buffer_is_one_datagram() {
+        let buf: Vec<u8> = (0..100).collect();
+        let lens = |r: Received| r.datagrams(&buf).map(<[u8]>::len).collect::<Vec<_>>();
+        assert_eq!(lens(received(70, Some(30))), [30, 30, 10]);
+        assert_eq!(lens(received(60, Some(30))), [30, 30]);
+        assert_eq!(lens(received(70, None)), [70]);
+        assert_eq!(lens(received(20, Some(30))), [20]);
+        // An empty datagram is still delivered (and ignored by the protocol) exactly once.
+        assert_eq!(lens(received(0, None)), [0]);
+        assert_eq!(lens(received(0, Some(30))), [0]);
+        // A length beyond the buffer (never from the kernel) is cut to the buffer.
+        assert_eq!(lens(received(500, Some(64))), [64, 36]);
+        let first = received(70, Some(30))
+            .datagrams(&buf)
+            .nth(1)
+            .unwrap()
+            .to_vec();
+        assert_eq!(first, (30..60).collect::<Vec<u8>>());
     }
 }

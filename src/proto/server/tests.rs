@@ -193,12 +193,17 @@ impl Harness {
     }
 
     fn ack(&mut self, n: u16, id: u32, seq: u64, server_time: u64) {
+        self.ack_holding(n, id, seq, seq, server_time);
+    }
+
+    /// An ACK of everything up to `seq` from a master that also holds packets up to `held`.
+    fn ack_holding(&mut self, n: u16, id: u32, seq: u64, held: u64, server_time: u64) {
         let ack = encode(
             Body::Ack(mt::Ack {
                 client_id: id,
                 odata_seq_no: seq,
                 server_time,
-                hi_odata_seq_no: seq,
+                hi_odata_seq_no: held,
                 loss_rate: 0,
             }),
             5,
@@ -207,11 +212,15 @@ impl Harness {
     }
 
     fn nack(&mut self, n: u16, id: u32, ranges: Vec<mt::SeqRange>) {
+        self.nack_with_loss(n, id, ranges, 0.0);
+    }
+
+    fn nack_with_loss(&mut self, n: u16, id: u32, ranges: Vec<mt::SeqRange>, loss: f64) {
         let nack = encode(
             Body::Nack(mt::Nack {
                 client_id: id,
                 hi_odata_seq_no: 0,
-                loss_rate: 0,
+                loss_rate: mt::loss_rate_to_wire(loss),
                 ranges,
             }),
             5,
@@ -470,7 +479,7 @@ fn window_grows_with_acks_and_bounds_odata() {
 }
 
 #[test]
-fn nack_sends_ncf_and_rdata_with_suppression_and_shrinks_window() {
+fn nack_sends_ncf_and_rdata_with_suppression_and_shrinks_the_window_only_under_congestion() {
     let (mut h, id) = Harness::single_master(100);
     let poll_seq = last_poll_seq(&h.take_op(mt::OpCode::Poll));
     h.pollack(1, id, poll_seq, cntcir(0, 1, &[(1, 100)]));
@@ -489,7 +498,8 @@ fn nack_sends_ncf_and_rdata_with_suppression_and_shrinks_window() {
         other => panic!("expected NCF, got {other:?}"),
     }
     assert_eq!(data_seqs(&sent, mt::OpCode::RData), vec![(2, 2), (3, 3)]);
-    assert_eq!(h.server.stats().window, (window * 3 / 4).max(2));
+    // Random loss on an idle path (no queueing, low loss rate) leaves the window alone.
+    assert_eq!(h.server.stats().window, window);
     // The same NACK within 4 x RTT is confirmed but not repeated.
     h.nack(1, id, vec![mt::SeqRange { start: 2, end: 3 }]);
     let sent = h.take();
@@ -500,6 +510,74 @@ fn nack_sends_ncf_and_rdata_with_suppression_and_shrinks_window() {
     assert_eq!(data_seqs(&h.take(), mt::OpCode::RData), vec![(3, 3)]);
     assert_eq!(h.server.stats().rdata_sent, 3);
     assert_eq!(h.server.stats().nacks_received, 3);
+    // Heavy loss reported by the master cuts it by a quarter, once per round trip.
+    h.nack_with_loss(1, id, vec![mt::SeqRange { start: 3, end: 3 }], 0.2);
+    assert_eq!(h.server.stats().window, (window * 3 / 4).max(2));
+    h.nack_with_loss(1, id, vec![mt::SeqRange { start: 3, end: 3 }], 0.2);
+    assert_eq!(h.server.stats().window, (window * 3 / 4).max(2));
+    h.now += Duration::from_millis(3);
+    h.nack_with_loss(1, id, vec![mt::SeqRange { start: 3, end: 3 }], 0.2);
+    assert_eq!(h.server.stats().window, (window * 3 / 4 * 3 / 4).max(2));
+}
+
+#[test]
+fn the_window_counts_from_what_the_master_holds_past_a_gap() {
+    let (mut h, id) = Harness::single_master(1000);
+    let poll_seq = last_poll_seq(&h.take_op(mt::OpCode::Poll));
+    h.pollack(1, id, poll_seq, cntcir(0, 1, &[(1, 1000)]));
+    h.advance(Duration::from_millis(200));
+    h.ack(1, id, 0, h.ms());
+    h.ack(1, id, 1, h.ms());
+    h.ack(1, id, 4, h.ms());
+    assert_eq!(h.server.stats().window, 9);
+    assert_eq!(data_seqs(&h.take(), mt::OpCode::OData).len(), 13); // 1..=13
+    // Packet 5 is lost: the master's cumulative ACK stays at 4, but it holds up to 13. The
+    // window (9 + 2 x 9 = 27) now counts from 13, so 14..=40 go out at once; counting from
+    // MCTrail (4) would allow only 14..=31.
+    h.ack_holding(1, id, 4, 13, h.ms());
+    assert_eq!(h.server.stats().window, 27);
+    let sent = data_seqs(&h.take(), mt::OpCode::OData);
+    assert_eq!(sent.first().map(|s| s.0), Some(14));
+    assert_eq!(sent.last().map(|s| s.0), Some(40));
+    // A claim beyond what was sent counts as MCLead (40): window min(27 + 2 x 27, 64) = 64,
+    // so 41..=104 go out. A claim below the cumulative ACK opens nothing.
+    h.ack_holding(1, id, 4, 10_000, h.ms());
+    assert_eq!(h.server.stats().window, 64);
+    h.ack_holding(1, id, 4, 2, h.ms());
+    assert_eq!(h.server.stats().odata_sent, 104);
+}
+
+#[test]
+fn a_queue_building_toward_the_master_shrinks_the_window() {
+    let (mut h, id) = Harness::single_master(100_000);
+    let poll_seq = last_poll_seq(&h.take_op(mt::OpCode::Poll));
+    h.pollack(1, id, poll_seq, cntcir(0, 1, &[(1, 100_000)]));
+    h.advance(Duration::from_millis(200));
+    // Acknowledge promptly (RTT 0) until the window is past ExpMaxWindowSize.
+    h.ack(1, id, 0, h.ms());
+    let mut lead = 0;
+    for _ in 0..12 {
+        lead += data_seqs(&h.take(), mt::OpCode::OData).len() as u64;
+        h.ack(1, id, lead, h.ms());
+    }
+    let open = h.server.stats().window;
+    assert!(open > DEFAULT_EXP_MAX_WINDOW, "window {open}");
+    // Now every ACK echoes a send time 30 ms old: 30 ms of queueing. The window shrinks by an
+    // eighth per round trip instead of growing.
+    let mut last = open;
+    for _ in 0..5 {
+        lead += data_seqs(&h.take(), mt::OpCode::OData).len() as u64;
+        let sent_at = h.ms();
+        h.now += Duration::from_millis(30);
+        h.ack(1, id, lead, sent_at);
+        let window = h.server.stats().window;
+        assert_eq!(window, (last * 7 / 8).max(2));
+        last = window;
+    }
+    // The queue drains (RTT back to the minimum): growth resumes.
+    lead += data_seqs(&h.take(), mt::OpCode::OData).len() as u64;
+    h.ack(1, id, lead, h.ms());
+    assert!(h.server.stats().window > last);
 }
 
 #[test]
