@@ -41,6 +41,7 @@ impl Message {
             .map(move |at| (at, (at + step).min(end)))
     }
 
+    #[cfg(target_os = "linux")]
     fn is_gso(&self) -> bool {
         self.len > self.segment
     }
