@@ -46,7 +46,8 @@ pub const MAX_CLIENTS: usize = 200;
 /// lossy receiver must absorb: 64 packets (512 KiB at 8 KiB blocks) is reached within a
 /// handful of ACKs and already covers a gigabit link's bandwidth-delay product, and growth of
 /// about a quarter per round trip up to 1024 packets (8 MiB) lets a fast LAN run without
-/// stalling on ACK timing while a NACK (x0.75, once per round trip) pulls it back.
+/// stalling on ACK timing, while a queue building toward the master (x7/8 per round trip) or
+/// congestion loss (x3/4) pulls it back; see `adjust_window` and `on_nack`.
 pub const DEFAULT_EXP_MAX_WINDOW: u64 = 64;
 /// See [`DEFAULT_EXP_MAX_WINDOW`].
 pub const DEFAULT_MAX_WINDOW: u64 = 1024;
