@@ -1114,42 +1114,19 @@ mod block_packet_tests {
                     Body::OData(data)
                 },
             };
-            let mut fast = Vec::new();
-            encode_block_packet_into::<()>(
-                &mut fast,
-                rdata,
-                0x1234_5678,
-                99,
-                5,
-                9,
-                3,
-                42,
-                5,
-                |b| {
+            let encode = |out: &mut Vec<u8>| {
+                encode_block_packet_into::<()>(out, rdata, 0x1234_5678, 99, 5, 9, 3, 42, 5, |b| {
                     b.copy_from_slice(&content);
                     Ok(())
-                },
-            )
-            .unwrap();
+                })
+                .unwrap();
+            };
+            let mut fast = Vec::new();
+            encode(&mut fast);
             assert_eq!(fast, packet.encode());
             // Appends after what the buffer already holds, leaving that untouched.
             let mut appended = vec![0xAB; 3];
-            encode_block_packet_into::<()>(
-                &mut appended,
-                rdata,
-                0x1234_5678,
-                99,
-                5,
-                9,
-                3,
-                42,
-                5,
-                |b| {
-                    b.copy_from_slice(&content);
-                    Ok(())
-                },
-            )
-            .unwrap();
+            encode(&mut appended);
             assert_eq!(appended[..3], [0xAB; 3]);
             assert_eq!(appended[3..], packet.encode());
         }
