@@ -828,8 +828,11 @@ impl ServerSession {
         // Deviation: the spec cuts the window by a quarter on every NACK. Here a NACK cuts it
         // (once per round trip) only when the loss looks like congestion: a queue on the path
         // or heavy loss. Random loss on an uncongested link (5 % at a gigabit is a NACK every
-        // millisecond or two) would otherwise keep the window at its floor.
-        if self.delay.queueing_ms > QUEUE_DELAY_TARGET_MS / 2
+        // millisecond or two) would otherwise keep the window at its floor. A NACK without
+        // ranges always cuts: it is how a client whose cache is full asks the server to slow
+        // down (MS-WDSMT §3.2.5.12.2), and it shows neither queueing nor loss.
+        if nack.ranges.is_empty()
+            || self.delay.queueing_ms > QUEUE_DELAY_TARGET_MS / 2
             || self.master_loss > LOSS_CUT_THRESHOLD
         {
             self.cut_window(now, 3, 4);

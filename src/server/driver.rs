@@ -184,7 +184,7 @@ impl SessionRun {
                     std::thread::sleep(Duration::from_millis(50));
                 }
             }
-            let now = Instant::now();
+            let mut now = Instant::now();
             if self.session.poll_timeout().is_some_and(|t| t <= now) {
                 self.session.handle_timeout(now);
             }
@@ -204,6 +204,9 @@ impl SessionRun {
             loop {
                 if batch.is_full() {
                     batch.flush(&self.socket, &mut report_send_error);
+                    // Packets carry their send time for the RTT that steers the window; a long
+                    // burst (a window read from a slow disk) must not stamp them all early.
+                    now = Instant::now();
                 }
                 let pushed = batch.push(|buf| {
                     self.session

@@ -226,18 +226,24 @@ fn send_messages(
     let mut controls: Vec<ControlSlot> = vec![[0; 4]; count];
     // SAFETY: all-zero is a valid `mmsghdr`.
     let mut headers: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; count];
+    // Base pointers taken once: none of these vectors is touched again while headers point
+    // into them.
+    let iovec_base = iovecs.as_mut_ptr();
+    let control_base = controls.as_mut_ptr();
     for i in 0..count {
         let header = &mut headers[i].msg_hdr;
         header.msg_name = addrs[i].as_ptr().cast_mut().cast();
         header.msg_namelen = addrs[i].len();
-        header.msg_iov = &raw mut iovecs[i];
+        // SAFETY: i < count = iovecs.len().
+        header.msg_iov = unsafe { iovec_base.add(i) };
         header.msg_iovlen = 1;
         if messages[i].is_gso() {
-            // SAFETY: the control slot is 8-byte aligned and larger than CMSG_SPACE(2); the
-            // header points at it before CMSG_FIRSTHDR reads msg_control/msg_controllen.
+            // SAFETY: i < controls.len(); the control slot is 8-byte aligned and larger than
+            // CMSG_SPACE(2); the header points at it before CMSG_FIRSTHDR reads
+            // msg_control/msg_controllen.
             unsafe {
                 let space = libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) as usize;
-                header.msg_control = controls[i].as_mut_ptr().cast();
+                header.msg_control = control_base.add(i).cast();
                 header.msg_controllen = space as _;
                 let cmsg = libc::CMSG_FIRSTHDR(header);
                 (*cmsg).cmsg_level = libc::SOL_UDP;
@@ -265,7 +271,12 @@ fn send_messages(
             next += sent as usize;
             continue;
         }
-        let err = io::Error::last_os_error();
+        // 0 (never seen on Linux) would leave errno stale: report it rather than spin.
+        let err = if sent == 0 {
+            io::Error::new(io::ErrorKind::WriteZero, "sendmmsg sent nothing")
+        } else {
+            io::Error::last_os_error()
+        };
         if err.kind() == io::ErrorKind::Interrupted {
             continue;
         }

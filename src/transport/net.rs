@@ -175,10 +175,6 @@ pub(crate) fn unicast_socket(local: IpAddr) -> Result<UdpSocket, TransportError>
         .map_err(|e| TransportError::Network(format!("cannot bind a UDP socket on {local}: {e}")))
 }
 
-/// The multicast receive socket, joined to `group` on the chosen interface.
-///
-/// Linux binds the group address itself so that only this group's datagrams arrive; Windows
-/// refuses a bind to a multicast address, so it binds the unspecified address.
 /// A joined multicast socket.
 pub(crate) struct MulticastSocket {
     pub socket: UdpSocket,
@@ -188,6 +184,10 @@ pub(crate) struct MulticastSocket {
     pub gro: bool,
 }
 
+/// The multicast receive socket, joined to `group` on the chosen interface.
+///
+/// Linux binds the group address itself so that only this group's datagrams arrive; Windows
+/// refuses a bind to a multicast address, so it binds the unspecified address.
 pub(crate) fn multicast_socket(
     group: SocketAddr,
     iface: &LocalInterface,

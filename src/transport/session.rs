@@ -383,15 +383,17 @@ impl RecvShape {
     /// With GRO a buffer may hold a whole 64 KiB run, so buffers are full-size and fewer
     /// per call; memory in flight stays about the same (a few MiB).
     fn new(block_size: u32, gro: bool) -> Self {
+        // Without recvmmsg a receive fills one buffer, so more would only cost memory.
+        let batched = cfg!(target_os = "linux");
         if gro {
             Self {
                 buffer_len: MAX_DATAGRAM,
-                batch: GRO_RECV_BATCH,
+                batch: if batched { GRO_RECV_BATCH } else { 1 },
             }
         } else {
             Self {
                 buffer_len: datagram_buffer_len(block_size),
-                batch: RECV_BATCH,
+                batch: if batched { RECV_BATCH } else { 1 },
             }
         }
     }
@@ -577,15 +579,19 @@ fn recv_batch(
         // SAFETY: the kernel wrote `msg_controllen` bytes of control messages into the slot
         // this header points at; the CMSG macros stay within that length.
         let segment = unsafe { gro_segment(&headers[i].msg_hdr) };
+        // Without its control data a GRO run cannot be split safely; drop it (the protocol
+        // repairs it) rather than treat a run as one datagram. The slot is sized so that the
+        // kernel never truncates it.
+        let control_lost = headers[i].msg_hdr.msg_flags & libc::MSG_CTRUNC != 0;
         // A non-IP source (never expected on a UDP socket) is passed on as an empty datagram,
         // which the protocol ignores, so entries stay paired with their buffers.
         received.push(match addr.as_socket() {
-            Some(from) => Received {
+            Some(from) if !control_lost => Received {
                 len: headers[i].msg_len as usize,
                 from,
                 segment,
             },
-            None => Received {
+            _ => Received {
                 len: 0,
                 from: SocketAddr::from(([0, 0, 0, 0], 0)),
                 segment: None,

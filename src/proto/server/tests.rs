@@ -521,6 +521,23 @@ fn nack_sends_ncf_and_rdata_with_suppression_and_shrinks_the_window_only_under_c
 }
 
 #[test]
+fn a_nack_without_ranges_from_a_full_cache_always_slows_the_server() {
+    let (mut h, id) = Harness::single_master(1000);
+    let poll_seq = last_poll_seq(&h.take_op(mt::OpCode::Poll));
+    h.pollack(1, id, poll_seq, cntcir(0, 1, &[(1, 1000)]));
+    h.advance(Duration::from_millis(200));
+    h.ack(1, id, 0, h.ms());
+    h.ack(1, id, 1, h.ms());
+    h.ack(1, id, 4, h.ms());
+    h.take();
+    let window = h.server.stats().window;
+    // No queueing and no loss reported: only the empty range list says "slow down".
+    h.nack(1, id, vec![]);
+    assert_eq!(h.server.stats().window, (window * 3 / 4).max(2));
+    assert!(data_seqs(&h.take(), mt::OpCode::RData).is_empty());
+}
+
+#[test]
 fn the_window_counts_from_what_the_master_holds_past_a_gap() {
     let (mut h, id) = Harness::single_master(1000);
     let poll_seq = last_poll_seq(&h.take_op(mt::OpCode::Poll));
