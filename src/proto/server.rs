@@ -72,6 +72,9 @@ const LATE_JOIN_SECS: u32 = 30;
 const QCC_MIN_WAIT_MS: u64 = 50;
 /// Pause between query rounds when no client needs data (or none answered).
 const IDLE_QUERY_INTERVAL: Duration = Duration::from_secs(1);
+/// Unanswered query rounds repeated at once before the server falls back to
+/// [`IDLE_QUERY_INTERVAL`] (three lost POLLs in a row are rare even at 5 % loss).
+const MAX_QUICK_REQUERIES: u32 = 3;
 const CLIENT_CLEANUP_INTERVAL: Duration = Duration::from_secs(1);
 /// Work caps per NACK: ranges looked at and retransmissions queued.
 const MAX_NACK_RANGES_PROCESSED: usize = 64;
@@ -370,6 +373,8 @@ pub struct ServerSession {
     // Application layer (MS-WDSMA §3.1).
     ma: MaState,
     next_poll_seq: u64,
+    /// Query rounds in a row that nobody answered.
+    unanswered_queries: u32,
     cntcirs: Vec<(u32, CntCir)>,
     control: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<ServerEvent>,
@@ -434,6 +439,7 @@ impl ServerSession {
             pace_next: now,
             ma: MaState::NotStarted,
             next_poll_seq: 1,
+            unanswered_queries: 0,
             cntcirs: Vec::new(),
             control: VecDeque::new(),
             events: VecDeque::new(),
@@ -1201,7 +1207,16 @@ impl ServerSession {
     /// the oldest one, merge their missing ranges and start a data round.
     fn on_query_timer(&mut self, now: Instant) {
         let Some(oldest) = self.cntcirs.iter().map(|(_, c)| c.time_in_session).max() else {
-            self.go_idle(now);
+            // Nobody answered. With active clients the POLL (multicast) or the answers were
+            // probably lost: ask again at once, as §3.1.6.1 says (waiting the idle interval
+            // cost a lossy link's first round over a second). After a few silent rounds in a
+            // row, or in an empty session, idle instead of polling five times a second.
+            self.unanswered_queries += 1;
+            if self.active.is_empty() || self.unanswered_queries > MAX_QUICK_REQUERIES {
+                self.go_idle(now);
+            } else {
+                self.start_query(now);
+            }
             return;
         };
         let total = self.config.total_blocks;
@@ -1217,6 +1232,7 @@ impl ServerSession {
             })
             .collect();
         self.cntcirs.clear();
+        self.unanswered_queries = 0;
         let merged = merge_ranges(&mut ranges);
         let missing: u64 = merged.iter().map(|r| r.end - r.start + 1).sum();
         if merged.is_empty() {

@@ -485,6 +485,18 @@ def netem_setup(loss):
     return how
 
 
+def server_summary(logfile):
+    """Data rounds and repair counts from a wdsmc serve log, to explain a slow run."""
+    try:
+        with open(logfile) as f:
+            lines = f.readlines()
+    except OSError:
+        return "no log"
+    rounds = sum("data round started" in line for line in lines)
+    ended = [line.split("): ", 1)[-1].strip() for line in lines if "session ended" in line]
+    return f"{rounds} data round(s); " + ("; ".join(ended) or "no session end logged")
+
+
 def netem_teardown():
     subprocess.run(["ip", "link", "del", "wbs"], stderr=subprocess.DEVNULL)
     subprocess.run(["ip", "netns", "del", "wdsbc"], stderr=subprocess.DEVNULL)
@@ -510,7 +522,8 @@ def netem_run(work, src_dir, receivers, label):
         server.stop()
     ok = sum(os.path.exists(os.path.join(out_root, f"r{i}", "in.bin")) for i in range(receivers))
     shutil.rmtree(out_root, ignore_errors=True)
-    log(f"{label}: {end - start:.2f} s, {ok}/{receivers} files, failures {failed}")
+    log(f"{label}: {end - start:.2f} s, {ok}/{receivers} files, failures {failed}; server: "
+        f"{server_summary(os.path.join(work, 'serve-net.log'))}")
     return end - start, ok == receivers and not failed
 
 
