@@ -260,6 +260,20 @@ impl Harness {
     }
 
     /// One client, elected master, DataState entered.
+    /// A single master that asked for every block, with packets 1..=13 sent and 1..=4
+    /// acknowledged (window 9), and what was sent so far taken.
+    fn sending_round(blocks: u64) -> (Self, u32) {
+        let (mut h, id) = Self::single_master(blocks);
+        let poll_seq = last_poll_seq(&h.take_op(mt::OpCode::Poll));
+        h.pollack(1, id, poll_seq, cntcir(0, 1, &[(1, blocks)]));
+        h.advance(Duration::from_millis(200));
+        h.ack(1, id, 0, h.ms());
+        h.ack(1, id, 1, h.ms());
+        h.ack(1, id, 4, h.ms());
+        h.take();
+        (h, id)
+    }
+
     fn single_master(blocks: u64) -> (Self, u32) {
         let mut h = Self::new(blocks);
         let id = h.join_active(1, 2);
@@ -480,14 +494,7 @@ fn window_grows_with_acks_and_bounds_odata() {
 
 #[test]
 fn nack_sends_ncf_and_rdata_with_suppression_and_shrinks_the_window_only_under_congestion() {
-    let (mut h, id) = Harness::single_master(100);
-    let poll_seq = last_poll_seq(&h.take_op(mt::OpCode::Poll));
-    h.pollack(1, id, poll_seq, cntcir(0, 1, &[(1, 100)]));
-    h.advance(Duration::from_millis(200));
-    h.ack(1, id, 0, h.ms());
-    h.ack(1, id, 1, h.ms());
-    h.ack(1, id, 4, h.ms());
-    h.take();
+    let (mut h, id) = Harness::sending_round(100);
     let window = h.server.stats().window;
     h.now += Duration::from_millis(10);
     h.nack(1, id, vec![mt::SeqRange { start: 2, end: 3 }]);
@@ -522,14 +529,7 @@ fn nack_sends_ncf_and_rdata_with_suppression_and_shrinks_the_window_only_under_c
 
 #[test]
 fn a_nack_without_ranges_from_a_full_cache_always_slows_the_server() {
-    let (mut h, id) = Harness::single_master(1000);
-    let poll_seq = last_poll_seq(&h.take_op(mt::OpCode::Poll));
-    h.pollack(1, id, poll_seq, cntcir(0, 1, &[(1, 1000)]));
-    h.advance(Duration::from_millis(200));
-    h.ack(1, id, 0, h.ms());
-    h.ack(1, id, 1, h.ms());
-    h.ack(1, id, 4, h.ms());
-    h.take();
+    let (mut h, id) = Harness::sending_round(1000);
     let window = h.server.stats().window;
     // No queueing and no loss reported: only the empty range list says "slow down".
     h.nack(1, id, vec![]);
@@ -539,15 +539,9 @@ fn a_nack_without_ranges_from_a_full_cache_always_slows_the_server() {
 
 #[test]
 fn the_window_counts_from_what_the_master_holds_past_a_gap() {
-    let (mut h, id) = Harness::single_master(1000);
-    let poll_seq = last_poll_seq(&h.take_op(mt::OpCode::Poll));
-    h.pollack(1, id, poll_seq, cntcir(0, 1, &[(1, 1000)]));
-    h.advance(Duration::from_millis(200));
-    h.ack(1, id, 0, h.ms());
-    h.ack(1, id, 1, h.ms());
-    h.ack(1, id, 4, h.ms());
+    let (mut h, id) = Harness::sending_round(1000);
     assert_eq!(h.server.stats().window, 9);
-    assert_eq!(data_seqs(&h.take(), mt::OpCode::OData).len(), 13); // 1..=13
+    assert_eq!(h.server.stats().odata_sent, 13);
     // Packet 5 is lost: the master's cumulative ACK stays at 4, but it holds up to 13. The
     // window (9 + 2 x 9 = 27) now counts from 13, so 14..=40 go out at once; counting from
     // MCTrail (4) would allow only 14..=31.
@@ -1080,14 +1074,7 @@ fn lossy_non_master_nack_takes_over_as_master() {
 
 #[test]
 fn cleanup_moves_the_trail_after_acks_and_a_second() {
-    let (mut h, id) = Harness::single_master(100);
-    let poll_seq = last_poll_seq(&h.take_op(mt::OpCode::Poll));
-    h.pollack(1, id, poll_seq, cntcir(0, 1, &[(1, 100)]));
-    h.advance(Duration::from_millis(200));
-    h.ack(1, id, 0, h.ms());
-    h.ack(1, id, 1, h.ms());
-    h.ack(1, id, 4, h.ms());
-    h.take();
+    let (mut h, id) = Harness::sending_round(100);
     let spm_trail = |h: &mut Harness| {
         h.take_op(mt::OpCode::Spm)
             .iter()
