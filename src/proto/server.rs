@@ -626,31 +626,48 @@ impl ServerSession {
             self.status_trigger(now, client_id, qcr.app_data);
             return true;
         }
-        if let Some(index) = find(&self.active, qcr.client_id, from) {
-            self.active[index].last_update = now;
-            if qcr.qcc_seq_no != 0 {
-                if qcr.qcc_seq_no.checked_add(1) != Some(self.next_qcc_seq) {
-                    self.stats.dropped_stale += 1;
-                    return true;
-                }
-                // Voluntary QCRs (QCCSeqNo 0) carry no usable ServerTime: no RTT from them.
-                if let Some(rtt) = self.rtt_from(now, qcr.server_time) {
-                    self.active[index].rtt_ms = rtt;
-                }
-                self.active[index].qcr_received = true;
+        let index = match self.joined_sender(now, qcr.client_id, from) {
+            Ok(index) => index,
+            Err(handled) => return handled,
+        };
+        if qcr.qcc_seq_no != 0 {
+            if qcr.qcc_seq_no.checked_add(1) != Some(self.next_qcc_seq) {
+                self.stats.dropped_stale += 1;
+                return true;
             }
-            self.active[index].loss_rate = mt::loss_rate_from_wire(qcr.loss_rate);
-            let client_id = self.active[index].client_id;
-            self.status_trigger(now, client_id, qcr.app_data);
-            return true;
+            // Voluntary QCRs (QCCSeqNo 0) carry no usable ServerTime: no RTT from them.
+            if let Some(rtt) = self.rtt_from(now, qcr.server_time) {
+                self.active[index].rtt_ms = rtt;
+            }
+            self.active[index].qcr_received = true;
         }
-        if let Some(index) = find(&self.kicked, qcr.client_id, from) {
+        self.active[index].loss_rate = mt::loss_rate_from_wire(qcr.loss_rate);
+        let client_id = self.active[index].client_id;
+        self.status_trigger(now, client_id, qcr.app_data);
+        true
+    }
+
+    /// The active client a QCR, ACK, NACK or POLLACK comes from, its LastUpdate refreshed.
+    /// Otherwise `Err(handled)`: a kicked client is counted as stale, kept from the dead
+    /// timeout and sent its KICK again (`true`); anyone else is unknown (`false`).
+    fn joined_sender(
+        &mut self,
+        now: Instant,
+        client_id: u32,
+        from: SocketAddr,
+    ) -> Result<usize, bool> {
+        if let Some(index) = find(&self.active, client_id, from) {
+            self.active[index].last_update = now;
+            return Ok(index);
+        }
+        if let Some(index) = find(&self.kicked, client_id, from) {
             self.kicked[index].last_update = now;
+            self.stats.dropped_stale += 1;
             self.echo_kick(now, index);
-            return true;
+            return Err(true);
         }
         self.stats.dropped_unknown_client += 1;
-        false
+        Err(false)
     }
 
     /// Moves a pending client to the Active list (MS-WDSMT §3.1.5.2.3); `None` when the list is
@@ -720,16 +737,10 @@ impl ServerSession {
     }
 
     fn on_ack(&mut self, now: Instant, from: SocketAddr, ack: &mt::Ack) -> bool {
-        let Some(index) = find(&self.active, ack.client_id, from) else {
-            if let Some(index) = find(&self.kicked, ack.client_id, from) {
-                self.stats.dropped_stale += 1;
-                self.echo_kick(now, index);
-                return true;
-            }
-            self.stats.dropped_unknown_client += 1;
-            return false;
+        let index = match self.joined_sender(now, ack.client_id, from) {
+            Ok(index) => index,
+            Err(handled) => return handled,
         };
-        self.active[index].last_update = now;
         if ack.client_id != self.master_id {
             // A former master still acknowledging: alive, but not a window signal.
             self.stats.dropped_stale += 1;
@@ -801,16 +812,10 @@ impl ServerSession {
     }
 
     fn on_nack(&mut self, now: Instant, from: SocketAddr, nack: &mt::Nack) -> bool {
-        let Some(index) = find(&self.active, nack.client_id, from) else {
-            if let Some(index) = find(&self.kicked, nack.client_id, from) {
-                self.stats.dropped_stale += 1;
-                self.echo_kick(now, index);
-                return true;
-            }
-            self.stats.dropped_unknown_client += 1;
-            return false;
+        let index = match self.joined_sender(now, nack.client_id, from) {
+            Ok(index) => index,
+            Err(handled) => return handled,
         };
-        self.active[index].last_update = now;
         let ranges = &nack.ranges[..nack.ranges.len().min(MAX_NACK_RANGES_PROCESSED)];
         if ranges.len() < nack.ranges.len() {
             self.stats.nack_work_capped += 1;
@@ -936,16 +941,9 @@ impl ServerSession {
                 return true;
             }
         }
-        let Some(index) = find(&self.active, pollack.client_id, from) else {
-            if let Some(index) = find(&self.kicked, pollack.client_id, from) {
-                self.kicked[index].last_update = now;
-                self.echo_kick(now, index);
-                return true;
-            }
-            self.stats.dropped_unknown_client += 1;
-            return false;
-        };
-        self.active[index].last_update = now;
+        if let Err(handled) = self.joined_sender(now, pollack.client_id, from) {
+            return handled;
+        }
         let client_id = pollack.client_id;
         if pollack.poll_seq_no.checked_add(1) != Some(self.next_poll_seq) {
             self.stats.dropped_stale += 1;
