@@ -159,6 +159,12 @@ fn downloads_in(dir: &Path) -> Vec<String> {
     names
 }
 
+/// No file (final, partial or temporary) is left in `dir`.
+fn assert_nothing_downloaded(dir: &Path) {
+    let left = downloads_in(dir);
+    assert!(left.is_empty(), "files left: {left:?}");
+}
+
 #[test]
 fn downloads_byte_exact_with_sha256() {
     let data = common::content(3 << 20, 1);
@@ -275,11 +281,7 @@ fn unknown_namespace_is_refused_with_the_server_code() {
         done.stderr
     );
     assert!(!done.stderr.contains("complete"), "{}", done.stderr);
-    assert!(
-        downloads_in(dir.path()).is_empty(),
-        "files left: {:?}",
-        downloads_in(dir.path())
-    );
+    assert_nothing_downloaded(dir.path());
 }
 
 #[test]
@@ -307,11 +309,7 @@ fn wrong_sha256_deletes_the_file_and_exits_8() {
     let done = get(dir.path(), &args, Duration::from_secs(60));
     assert_eq!(done.status.code(), Some(8), "stderr:\n{}", done.stderr);
     assert!(done.stderr.contains("SHA-256 mismatch"), "{}", done.stderr);
-    assert!(
-        downloads_in(dir.path()).is_empty(),
-        "files left: {:?}",
-        downloads_in(dir.path())
-    );
+    assert_nothing_downloaded(dir.path());
 }
 
 #[cfg(unix)]
@@ -356,11 +354,7 @@ fn sigint_cancels_and_the_server_sees_leave_cancelled() {
     let done = wait_with_deadline(child, stdout, stderr, Duration::from_secs(10));
     assert_eq!(done.status.code(), Some(130), "stderr:\n{}", done.stderr);
     assert!(!done.stderr.contains("complete,"), "{}", done.stderr);
-    assert!(
-        downloads_in(dir.path()).is_empty(),
-        "files left: {:?}",
-        downloads_in(dir.path())
-    );
+    assert_nothing_downloaded(dir.path());
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let log = served.log_text();
@@ -404,11 +398,7 @@ fn no_server_times_out_naming_the_phase() {
         done.stderr
     );
     assert!(started.elapsed() < Duration::from_secs(15));
-    assert!(
-        downloads_in(dir.path()).is_empty(),
-        "files left: {:?}",
-        downloads_in(dir.path())
-    );
+    assert_nothing_downloaded(dir.path());
 }
 
 #[test]
@@ -442,11 +432,7 @@ fn stdout_stream_matches_the_object() {
         std::fs::read(&done.stdout).unwrap() == data,
         "streamed bytes differ"
     );
-    assert!(
-        downloads_in(dir.path()).is_empty(),
-        "files left: {:?}",
-        downloads_in(dir.path())
-    );
+    assert_nothing_downloaded(dir.path());
 }
 
 #[test]

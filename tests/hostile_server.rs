@@ -258,6 +258,16 @@ fn assert_no_output(dir: &Path) {
     );
 }
 
+/// A refused session stayed under the memory limit and left nothing under the final name.
+fn assert_bounded_and_no_output(outcome: &Outcome, dir: &Path) {
+    assert!(
+        outcome.max_rss_kib < MEMORY_LIMIT_KIB,
+        "peak {} KiB",
+        outcome.max_rss_kib
+    );
+    assert_no_output(dir);
+}
+
 #[test]
 fn reply_whose_total_blocks_does_not_fit_the_size_exits_1() {
     let server = Scripted::new(1);
@@ -271,12 +281,7 @@ fn reply_whose_total_blocks_does_not_fit_the_size_exits_1() {
         "the error names the value: {}",
         outcome.stderr
     );
-    assert!(
-        outcome.max_rss_kib < MEMORY_LIMIT_KIB,
-        "peak {} KiB",
-        outcome.max_rss_kib
-    );
-    assert_no_output(dir.path());
+    assert_bounded_and_no_output(&outcome, dir.path());
 }
 
 #[test]
@@ -292,12 +297,7 @@ fn consistent_total_blocks_of_2_60_is_refused_with_bounded_memory() {
     );
     assert_eq!(outcome.code, 1, "stderr: {}", outcome.stderr);
     assert!(outcome.stderr.contains("at most"), "{}", outcome.stderr);
-    assert!(
-        outcome.max_rss_kib < MEMORY_LIMIT_KIB,
-        "peak {} KiB",
-        outcome.max_rss_kib
-    );
-    assert_no_output(dir.path());
+    assert_bounded_and_no_output(&outcome, dir.path());
 }
 
 #[test]
@@ -323,12 +323,7 @@ fn largest_accepted_session_keeps_memory_bounded() {
         "inactivity timeout; stderr: {}",
         outcome.stderr
     );
-    assert!(
-        outcome.max_rss_kib < MEMORY_LIMIT_KIB,
-        "peak {} KiB",
-        outcome.max_rss_kib
-    );
-    assert_no_output(dir.path());
+    assert_bounded_and_no_output(&outcome, dir.path());
 }
 
 #[test]
