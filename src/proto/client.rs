@@ -319,6 +319,27 @@ struct PendingLeave {
     then_finish: Option<ClientOutcome>,
 }
 
+/// An ACK waiting in `Client::pending_ack`, with what its packet header needs.
+#[derive(Debug, Clone, Copy)]
+struct PendingAck {
+    session_id: u32,
+    sender_time: u64,
+    ack: mt::Ack,
+    to: SocketAddr,
+}
+
+impl PendingAck {
+    fn encode_into(&self, buf: &mut Vec<u8>) {
+        Packet {
+            security: Security::Checksum,
+            session_id: self.session_id,
+            sender_time: self.sender_time,
+            body: Body::Ack(self.ack),
+        }
+        .encode_into(buf);
+    }
+}
+
 #[derive(Debug)]
 pub struct Client {
     config: ClientConfig,
@@ -331,8 +352,9 @@ pub struct Client {
     /// CurrentAppCacheSize (§3.2.1.3).
     current_cache: u64,
     transmit: VecDeque<(Vec<u8>, SocketAddr)>,
-    /// Whether the newest queued datagram is an ACK not yet taken by `poll_transmit`.
-    ack_queued_last: bool,
+    /// The newest ACK, queued after everything in `transmit` and not yet encoded: a newer
+    /// ACK replaces it, so a batch of packets costs one encoded ACK, not one per packet.
+    pending_ack: Option<PendingAck>,
     events: VecDeque<ClientEvent>,
     pending_leaves: Vec<PendingLeave>,
     /// When this client last became master, while it is.
@@ -363,7 +385,7 @@ impl Client {
             blocks,
             current_cache: 0,
             transmit: VecDeque::new(),
-            ack_queued_last: false,
+            pending_ack: None,
             events: VecDeque::new(),
             pending_leaves: Vec::new(),
             master_since: None,
@@ -381,7 +403,7 @@ impl Client {
 
     /// The Finished event has been emitted and every datagram has been taken.
     pub fn is_finished(&self) -> bool {
-        self.finished && self.transmit.is_empty()
+        self.finished && self.transmit.is_empty() && self.pending_ack.is_none()
     }
 
     /// The session this client currently belongs to (changes on DEMOTE).
@@ -412,12 +434,14 @@ impl Client {
     }
 
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<SocketAddr> {
-        let (mut bytes, to) = self.transmit.pop_front()?;
-        if self.transmit.is_empty() {
-            self.ack_queued_last = false;
+        if let Some((mut bytes, to)) = self.transmit.pop_front() {
+            std::mem::swap(buf, &mut bytes);
+            return Some(to);
         }
-        std::mem::swap(buf, &mut bytes);
-        Some(to)
+        let ack = self.pending_ack.take()?;
+        buf.clear();
+        ack.encode_into(buf);
+        Some(ack.to)
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -888,21 +912,22 @@ impl Client {
         let Some(client_id) = self.mt.client_id else {
             return;
         };
-        let body = Body::Ack(mt::Ack {
+        let ack = mt::Ack {
             client_id,
             odata_seq_no: self.mt.missing.highest_continuous_received(),
             server_time,
             hi_odata_seq_no: self.mt.hi_odata_seq_no,
             loss_rate: self.mt.loss_rate_wire(),
-        });
+        };
         // Deviation (performance): ACKs are cumulative, so an ACK still waiting to be sent
         // when the next one is made says nothing the new one does not. Replacing it means a
         // burst of datagrams handled together costs the server one ACK, not one per packet.
-        if self.ack_queued_last {
-            self.transmit.pop_back();
-        }
-        self.send(now, body);
-        self.ack_queued_last = true;
+        self.pending_ack = Some(PendingAck {
+            session_id: self.config.params.session_id,
+            sender_time: millis_since(self.epoch, now),
+            ack,
+            to: self.config.params.server,
+        });
     }
 
     /// MA §3.2.5.3 QCC Trigger: the PROGRESS packet.
@@ -1043,7 +1068,16 @@ impl Client {
     }
 
     fn queue(&mut self, bytes: Vec<u8>, to: SocketAddr) {
-        self.ack_queued_last = false;
+        // A pending ACK keeps its place before anything queued after it.
+        if let Some(ack) = self.pending_ack.take() {
+            let mut ack_bytes = Vec::new();
+            ack.encode_into(&mut ack_bytes);
+            self.push_transmit(ack_bytes, ack.to);
+        }
+        self.push_transmit(bytes, to);
+    }
+
+    fn push_transmit(&mut self, bytes: Vec<u8>, to: SocketAddr) {
         if self.transmit.len() >= MAX_QUEUED_DATAGRAMS {
             self.transmit.pop_front();
         }
@@ -1632,6 +1666,42 @@ mod tests {
         assert!(h.sent().is_empty());
         assert_eq!(h.client.stats().nacks_sent, 2);
         assert_eq!(h.client.stats().rdata_packets, 2);
+    }
+
+    #[test]
+    fn unsent_acks_are_replaced_by_newer_ones_but_keep_their_place_before_other_packets() {
+        let mut h = Harness::new(10_000);
+        h.join(100, 300);
+        h.feed(spm(1, CLIENT_ID, 100, 300, 0, 0));
+        h.events();
+        h.sent();
+        // Three packets handled before anything is sent: one ACK, for the newest.
+        for seq in 1..=3 {
+            let payload = block_payload(10_000, seq);
+            h.feed(Body::OData(data_body(seq, 1, CLIENT_ID, &payload, None)));
+        }
+        let sent = h.sent();
+        assert_eq!(opcodes(&sent), [mt::OpCode::Ack]);
+        let Body::Ack(ack) = decode(&sent[0]).body else {
+            unreachable!()
+        };
+        assert_eq!((ack.odata_seq_no, ack.hi_odata_seq_no), (3, 3));
+        // A gap: the ACK for 5 is queued, then the master's immediate NACK after it; the ACK
+        // for 6 comes after the NACK instead of replacing the ACK before it.
+        let payload = block_payload(10_000, 5);
+        h.feed(Body::OData(data_body(5, 1, CLIENT_ID, &payload, None)));
+        h.advance(Duration::ZERO);
+        let payload = block_payload(10_000, 6);
+        h.feed(Body::OData(data_body(6, 1, CLIENT_ID, &payload, None)));
+        let sent = h.sent();
+        assert_eq!(
+            opcodes(&sent),
+            [mt::OpCode::Ack, mt::OpCode::Nack, mt::OpCode::Ack]
+        );
+        let Body::Ack(last) = decode(&sent[2]).body else {
+            unreachable!()
+        };
+        assert_eq!((last.odata_seq_no, last.hi_odata_seq_no), (3, 6));
     }
 
     #[test]
