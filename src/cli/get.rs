@@ -42,6 +42,9 @@ fn coalesce_limit(cache_size: u64) -> usize {
 struct Coalescer {
     offset: u64,
     buf: Vec<u8>,
+    /// A written run's buffer, waiting to hold the next run: a gap (every block of a repair
+    /// round) hands the current buffer out before the written one comes back.
+    spare: Vec<u8>,
     limit: usize,
 }
 
@@ -50,6 +53,7 @@ impl Coalescer {
         Coalescer {
             offset: 0,
             buf: Vec::new(),
+            spare: Vec::new(),
             limit,
         }
     }
@@ -65,6 +69,9 @@ impl Coalescer {
             };
         if self.buf.is_empty() {
             self.offset = offset;
+            if self.buf.capacity() == 0 {
+                self.buf = std::mem::take(&mut self.spare);
+            }
             self.buf.reserve_exact(self.limit.max(data.len()));
         }
         self.buf.extend_from_slice(data);
@@ -76,9 +83,13 @@ impl Coalescer {
 
     /// Takes back a written run's buffer, so steady streaming does not allocate.
     fn recycle(&mut self, mut buf: Vec<u8>) {
-        if self.buf.is_empty() && buf.capacity() >= self.limit {
+        if buf.capacity() >= self.limit {
             buf.clear();
-            self.buf = buf;
+            if self.buf.capacity() == 0 {
+                self.buf = buf;
+            } else {
+                self.spare = buf;
+            }
         }
     }
 
@@ -1191,6 +1202,34 @@ mod tests {
         assert_eq!(run.take(), None);
         assert_eq!(run.push(0, &[7; 3]), None);
         assert_eq!(run.take(), Some((0, vec![7; 3])));
+    }
+
+    #[test]
+    fn coalescer_reuses_two_buffers_when_every_block_is_a_gap() {
+        let mut run = Coalescer::new(16);
+        // Repair-round shape: no block follows the previous one; each finished run is written
+        // and recycled, as DirectFile does. The written buffer must be kept (as the spare)
+        // and become the next run's buffer, not be dropped while a new one is allocated.
+        let mut previous: Option<usize> = None;
+        for i in 0..20u64 {
+            if let Some((offset, bytes)) = run.push(i * 100, &[i as u8; 8]) {
+                assert_eq!(
+                    (offset, bytes.as_slice()),
+                    ((i - 1) * 100, &[(i - 1) as u8; 8][..])
+                );
+                let written = bytes.as_ptr() as usize;
+                run.recycle(bytes);
+                assert_eq!(run.spare.as_ptr() as usize, written, "written buffer kept");
+                if let Some(spare) = previous {
+                    assert_eq!(
+                        run.buf.as_ptr() as usize,
+                        spare,
+                        "the spare holds the next run"
+                    );
+                }
+                previous = Some(written);
+            }
+        }
     }
 
     #[test]
