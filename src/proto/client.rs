@@ -164,12 +164,8 @@ struct Transport {
     first_odata_seq_no: u64,
     hi_odata_seq_no: u64,
     hi_loss_odata_seq_no: u64,
-    trail_odata_seq_no: u64,
-    lead_odata_seq_no: u64,
     last_spm_seq_no: u64,
     master_client_id: u32,
-    mc_rtt: u16,
-    last_rdata_time: Option<Instant>,
     missing: MissingOdataList,
     data_flowed: bool,
     /// Some multicast packet of the session (SPM, QCC, POLL, ODATA, RDATA) has arrived since
@@ -200,12 +196,8 @@ impl Transport {
             first_odata_seq_no: 0,
             hi_odata_seq_no: 0,
             hi_loss_odata_seq_no: 0,
-            trail_odata_seq_no: 0,
-            lead_odata_seq_no: 0,
             last_spm_seq_no: 0,
             master_client_id: 0,
-            mc_rtt: 0,
-            last_rdata_time: None,
             missing: MissingOdataList::new(),
             data_flowed: false,
             session_heard: false,
@@ -672,11 +664,8 @@ impl Client {
         }
         let mt = &mut self.mt;
         mt.last_spm_seq_no = spm.spm_seq_no;
-        mt.trail_odata_seq_no = spm.trail_odata_seq_no;
-        mt.lead_odata_seq_no = spm.lead_odata_seq_no;
         mt.min_nack_backoff = spm.min_nack_backoff;
         mt.max_nack_backoff = spm.max_nack_backoff;
-        mt.mc_rtt = spm.rtt;
         if mt.first_odata_seq_no == 0 && spm.lead_odata_seq_no != 0 {
             mt.first_odata_seq_no = spm.lead_odata_seq_no;
             // Seeded so that joining does not count the whole backlog as lost.
@@ -706,9 +695,6 @@ impl Client {
             self.stats.other_drops += 1;
             return None;
         }
-        if repair {
-            self.mt.last_rdata_time = Some(now);
-        }
         if self.mt.first_odata_seq_no != 0 && seq < self.mt.first_odata_seq_no {
             return None;
         }
@@ -728,8 +714,6 @@ impl Client {
             mt.first_odata_seq_no = seq;
             mt.hi_loss_odata_seq_no = seq - 1;
         }
-        mt.trail_odata_seq_no = packet.trail_odata_seq_no;
-        mt.lead_odata_seq_no = mt.lead_odata_seq_no.max(seq);
         mt.hi_odata_seq_no = mt.hi_odata_seq_no.max(seq);
         mt.update_loss_rate_data(seq);
         let start = packet.trail_odata_seq_no.max(mt.first_odata_seq_no);

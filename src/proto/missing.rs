@@ -27,16 +27,6 @@ impl MissingOdataList {
         Self::default()
     }
 
-    /// StartODATASeqNo.
-    pub fn start(&self) -> u64 {
-        self.start
-    }
-
-    /// EndODATASeqNo.
-    pub fn end(&self) -> u64 {
-        self.end
-    }
-
     pub fn ranges(&self) -> &[SeqRange] {
         &self.ranges
     }
