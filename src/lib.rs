@@ -10,6 +10,7 @@
 //! * [`server`]: the reference server's content provider and session driver.
 
 pub mod cli;
+mod file_at;
 mod net;
 pub mod proto;
 pub mod server;

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use super::exit::{ExitCode, Failure};
 use super::progress::{JobOutcome, Reporter};
 use super::{GetArgs, signals};
+use crate::file_at::{read_exact_at, write_all_at};
 use crate::transport::{
     Event, InterfaceSpec, Request, Session, SessionHandle, SessionInfo, Stats, Timeouts,
     TransportError,
@@ -118,7 +119,7 @@ impl DirectFile {
     fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<(), String> {
         let mut result = Ok(());
         if !self.failed {
-            if let Err(e) = write_at(&self.file, bytes, offset) {
+            if let Err(e) = write_all_at(&self.file, bytes, offset) {
                 self.failed = true;
                 result = Err(format!(
                     "cannot write {} at offset {offset}: {e}",
@@ -825,7 +826,7 @@ impl Sink {
     ) -> Result<(), String> {
         match self {
             Sink::File { file, partial, .. } => {
-                write_at(file, &bytes, offset).map_err(|e| {
+                write_all_at(file, &bytes, offset).map_err(|e| {
                     format!("cannot write {} at offset {offset}: {e}", partial.display())
                 })?;
                 complete(offset, bytes.len() as u64);
@@ -946,29 +947,6 @@ pub(super) fn hash_file(path: &Path) -> io::Result<[u8; 32]> {
     Ok(hasher.finalize().into())
 }
 
-#[cfg(unix)]
-fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    file.write_all_at(bytes, offset)
-}
-
-#[cfg(windows)]
-fn write_at(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !bytes.is_empty() {
-        let written = file.seek_write(bytes, offset)?;
-        if written == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                "the disk accepted no bytes",
-            ));
-        }
-        bytes = &bytes[written..];
-        offset += written as u64;
-    }
-    Ok(())
-}
-
 /// Makes the rename durable where the platform allows syncing a folder.
 fn sync_parent(target: &Path) {
     #[cfg(unix)]
@@ -1087,7 +1065,7 @@ impl<W: Write> InOrder<W> {
             Some(spill) => spill,
             None => SpillFile::create()?,
         };
-        let written = write_at(&spill.file, bytes, offset)
+        let written = write_all_at(&spill.file, bytes, offset)
             .map_err(|e| format!("cannot write the spill file {}: {e}", spill.path.display()));
         self.spill = Some(spill);
         written?;
@@ -1114,7 +1092,7 @@ impl<W: Write> InOrder<W> {
                 (Some((start, len)), Some(spill)) if start <= self.next => {
                     self.spilled.remove(&start);
                     let mut block = vec![0u8; len as usize];
-                    read_at(&spill.file, &mut block, start).map_err(|e| {
+                    read_exact_at(&spill.file, &mut block, start).map_err(|e| {
                         format!("cannot read the spill file {}: {e}", spill.path.display())
                     })?;
                     self.emit(start, &block)?;
@@ -1155,29 +1133,6 @@ impl<W: Write> InOrder<W> {
             _ => Ok(()),
         }
     }
-}
-
-#[cfg(unix)]
-fn read_at(file: &File, buffer: &mut [u8], offset: u64) -> io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    file.read_exact_at(buffer, offset)
-}
-
-#[cfg(windows)]
-fn read_at(file: &File, mut buffer: &mut [u8], mut offset: u64) -> io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buffer.is_empty() {
-        let read = file.seek_read(buffer, offset)?;
-        if read == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the spill file is short",
-            ));
-        }
-        buffer = &mut buffer[read..];
-        offset += read as u64;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
