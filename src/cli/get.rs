@@ -119,13 +119,8 @@ impl DirectFile {
     fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<(), String> {
         let mut result = Ok(());
         if !self.failed {
-            if let Err(e) = write_all_at(&self.file, bytes, offset) {
-                self.failed = true;
-                result = Err(format!(
-                    "cannot write {} at offset {offset}: {e}",
-                    self.partial.display()
-                ));
-            }
+            result = write_run(&self.file, &self.partial, offset, bytes);
+            self.failed = result.is_err();
         }
         self.unreleased += bytes.len() as u64;
         if let Some(handle) = self.handle.get() {
@@ -826,9 +821,7 @@ impl Sink {
     ) -> Result<(), String> {
         match self {
             Sink::File { file, partial, .. } => {
-                write_all_at(file, &bytes, offset).map_err(|e| {
-                    format!("cannot write {} at offset {offset}: {e}", partial.display())
-                })?;
+                write_run(file, partial, offset, &bytes)?;
                 complete(offset, bytes.len() as u64);
                 Ok(())
             }
@@ -945,6 +938,12 @@ pub(super) fn hash_file(path: &Path) -> io::Result<[u8; 32]> {
         hasher.update(&buffer[..read]);
     }
     Ok(hasher.finalize().into())
+}
+
+/// Writes a run of the download at its offset in the partial file `path`.
+fn write_run(file: &File, path: &Path, offset: u64, bytes: &[u8]) -> Result<(), String> {
+    write_all_at(file, bytes, offset)
+        .map_err(|e| format!("cannot write {} at offset {offset}: {e}", path.display()))
 }
 
 /// Makes the rename durable where the platform allows syncing a folder.
