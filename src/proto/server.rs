@@ -1516,7 +1516,8 @@ impl ServerSession {
                 self.rdata_queue.pop_front();
                 continue;
             };
-            self.encode_block(now, buf, source, true, entry.seq, entry.block_number)?;
+            let trail = self.trail();
+            self.encode_block(now, buf, source, true, entry.seq, entry.block_number, trail)?;
             self.rdata_queue.pop_front();
             self.stats.rdata_sent += 1;
             self.after_data_send(now, buf.len() - start);
@@ -1531,7 +1532,7 @@ impl ServerSession {
         let seq = self.next_odata_seq;
         // The new entry becomes the list head when the list is empty.
         let trail_field = self.data_list.front().map_or(seq, |e| e.seq);
-        self.encode_block_with_trail(now, buf, source, false, seq, block_number, trail_field)?;
+        self.encode_block(now, buf, source, false, seq, block_number, trail_field)?;
         self.ma_advance();
         self.next_odata_seq += 1;
         self.mc_lead = seq;
@@ -1546,21 +1547,8 @@ impl ServerSession {
         Ok(Some(self.config.group))
     }
 
-    fn encode_block(
-        &mut self,
-        now: Instant,
-        buf: &mut Vec<u8>,
-        source: &mut dyn BlockSource,
-        rdata: bool,
-        seq: u64,
-        block_number: u64,
-    ) -> std::io::Result<()> {
-        let trail = self.trail();
-        self.encode_block_with_trail(now, buf, source, rdata, seq, block_number, trail)
-    }
-
     #[allow(clippy::too_many_arguments)]
-    fn encode_block_with_trail(
+    fn encode_block(
         &mut self,
         now: Instant,
         buf: &mut Vec<u8>,
