@@ -29,6 +29,7 @@ Register-ArgumentCompleter -Native -CommandName 'wdsmc' -ScriptBlock {
             [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Ask the server to set up a session and print its description, without downloading')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve folders as multicast namespaces (reference server)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Serve a random file on loopback and download it with several clients at once')
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the shell completions or man pages (for packaging; they are committed)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -100,11 +101,19 @@ Register-ArgumentCompleter -Native -CommandName 'wdsmc' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'wdsmc;generate' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'wdsmc;help' {
             [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download one or more objects from a WDS multicast namespace')
             [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Ask the server to set up a session and print its description, without downloading')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve folders as multicast namespaces (reference server)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Serve a random file on loopback and download it with several clients at once')
+            [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the shell completions or man pages (for packaging; they are committed)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -118,6 +127,9 @@ Register-ArgumentCompleter -Native -CommandName 'wdsmc' -ScriptBlock {
             break
         }
         'wdsmc;help;demo' {
+            break
+        }
+        'wdsmc;help;generate' {
             break
         }
         'wdsmc;help;help' {

@@ -19,6 +19,9 @@ _wdsmc() {
             wdsmc,demo)
                 cmd="wdsmc__subcmd__demo"
                 ;;
+            wdsmc,generate)
+                cmd="wdsmc__subcmd__generate"
+                ;;
             wdsmc,get)
                 cmd="wdsmc__subcmd__get"
                 ;;
@@ -33,6 +36,9 @@ _wdsmc() {
                 ;;
             wdsmc__subcmd__help,demo)
                 cmd="wdsmc__subcmd__help__subcmd__demo"
+                ;;
+            wdsmc__subcmd__help,generate)
+                cmd="wdsmc__subcmd__help__subcmd__generate"
                 ;;
             wdsmc__subcmd__help,get)
                 cmd="wdsmc__subcmd__help__subcmd__get"
@@ -53,7 +59,7 @@ _wdsmc() {
 
     case "${cmd}" in
         wdsmc)
-            opts="-h -V --help --version get info serve demo help"
+            opts="-h -V --help --version get info serve demo generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -85,6 +91,20 @@ _wdsmc() {
                     COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wdsmc__subcmd__generate)
+            opts="-h -V --help --version completions man"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -159,7 +179,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__help)
-            opts="get info serve demo help"
+            opts="get info serve demo generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -173,6 +193,20 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__help__subcmd__demo)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wdsmc__subcmd__help__subcmd__generate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -26,6 +26,7 @@ set edit:completion:arg-completer[wdsmc] = {|@words|
             cand info 'Ask the server to set up a session and print its description, without downloading'
             cand serve 'Serve folders as multicast namespaces (reference server)'
             cand demo 'Serve a random file on loopback and download it with several clients at once'
+            cand generate 'Write the shell completions or man pages (for packaging; they are committed)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'wdsmc;get'= {
@@ -92,11 +93,18 @@ set edit:completion:arg-completer[wdsmc] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'wdsmc;generate'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'wdsmc;help'= {
             cand get 'Download one or more objects from a WDS multicast namespace'
             cand info 'Ask the server to set up a session and print its description, without downloading'
             cand serve 'Serve folders as multicast namespaces (reference server)'
             cand demo 'Serve a random file on loopback and download it with several clients at once'
+            cand generate 'Write the shell completions or man pages (for packaging; they are committed)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'wdsmc;help;get'= {
@@ -106,6 +114,8 @@ set edit:completion:arg-completer[wdsmc] = {|@words|
         &'wdsmc;help;serve'= {
         }
         &'wdsmc;help;demo'= {
+        }
+        &'wdsmc;help;generate'= {
         }
         &'wdsmc;help;help'= {
         }

@@ -5,14 +5,22 @@
 //! Layers, each depending only on the ones before it:
 //! * [`wire`]: pure packet codecs;
 //! * [`proto`]: sans-IO client and server state machines;
-//! * [`transport`]: the session API a program uses to download an object (owns sockets, clock,
+//! * [`transport`]: the session API a program uses to receive an object (owns sockets, clock,
 //!   threads);
+//! * [`download`]: a download of one object to a file, a folder or a writer, written safely;
 //! * [`server`]: the reference server's content provider and session driver.
+//!
+//! The `wdsmc` command line is a thin binary over these (behind the default `cli` feature).
 
-pub mod cli;
+pub mod download;
 mod file_at;
 mod net;
 pub mod proto;
 pub mod server;
 pub mod transport;
 pub mod wire;
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,8 +1,10 @@
 //! The `wdsmc` binary: parse the command line, run it, exit with the documented status.
 
+mod cli;
+
 use clap::Parser;
 use clap::error::ErrorKind;
-use wdsmc::cli::{Cli, ExitCode, run};
+use cli::{Cli, ExitCode};
 
 fn main() {
     // A file-size limit (RLIMIT_FSIZE) must surface as a write error, which `get` reports with
@@ -34,7 +36,7 @@ fn main() {
             }
         },
     };
-    if let Err(failure) = run(cli) {
+    if let Err(failure) = cli::run(cli) {
         if let Some(error) = failure.error {
             eprintln!("wdsmc: error: {error:#}");
         }

@@ -216,54 +216,53 @@ fn stdout_to_a_terminal_is_refused() {
     assert!(text.contains("terminal"), "{text}");
 }
 
-/// Completions and man pages are generated from the clap definitions and committed; this fails
-/// when they drift. `WDSMC_UPDATE_ASSETS=1 cargo test --test cli` rewrites them.
+/// Completions and man pages are generated from the clap definitions (by the hidden
+/// `wdsmc generate` subcommand) and committed; this fails when they drift.
+/// `WDSMC_UPDATE_ASSETS=1 cargo test --test cli` rewrites them.
 #[test]
 fn completions_and_man_pages_are_up_to_date() {
-    use clap_complete::Shell;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut expected: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-    for (shell, file) in [
-        (Shell::Bash, "wdsmc.bash"),
-        (Shell::Zsh, "_wdsmc"),
-        (Shell::Fish, "wdsmc.fish"),
-        (Shell::PowerShell, "_wdsmc.ps1"),
-        (Shell::Elvish, "wdsmc.elv"),
-    ] {
-        let mut command = wdsmc::cli::command();
-        let mut buffer = Vec::new();
-        clap_complete::generate(shell, &mut command, "wdsmc", &mut buffer);
-        expected.push((root.join("completions").join(file), buffer));
-    }
-    let man_dir = tempfile::tempdir().unwrap();
-    clap_mangen::generate_to(wdsmc::cli::command(), man_dir.path()).unwrap();
-    let mut pages: Vec<_> = std::fs::read_dir(man_dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    pages.sort();
-    for page in pages {
-        let name = page.file_name().unwrap().to_owned();
-        expected.push((root.join("man").join(name), std::fs::read(&page).unwrap()));
+    let fresh = tempfile::tempdir().unwrap();
+    let mut stale = Vec::new();
+    for (what, committed) in [("completions", "completions"), ("man", "man")] {
+        let dir = fresh.path().join(what);
+        let output = wdsmc(&["generate", what, dir.to_str().unwrap()], fresh.path());
+        assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "generate {what} wrote nothing");
+        let committed_dir = root.join(committed);
+        if std::env::var_os("WDSMC_UPDATE_ASSETS").is_some_and(|v| v == "1") {
+            std::fs::create_dir_all(&committed_dir).unwrap();
+            for file in &files {
+                std::fs::copy(file, committed_dir.join(file.file_name().unwrap())).unwrap();
+            }
+            continue;
+        }
+        for file in &files {
+            let target = committed_dir.join(file.file_name().unwrap());
+            if std::fs::read(&target).ok() != Some(std::fs::read(file).unwrap()) {
+                stale.push(target.display().to_string());
+            }
+        }
+        // A committed file the generator no longer writes (a removed command) is stale too.
+        for entry in std::fs::read_dir(&committed_dir).unwrap() {
+            let name = entry.unwrap().file_name();
+            if !files
+                .iter()
+                .any(|f| f.file_name() == Some(name.as_os_str()))
+            {
+                stale.push(committed_dir.join(name).display().to_string());
+            }
+        }
     }
     assert!(
-        expected
-            .iter()
-            .any(|(path, _)| path.ends_with("man/wdsmc.1"))
+        root.join("man/wdsmc.1").exists(),
+        "no man/wdsmc.1 was generated"
     );
-
-    if std::env::var_os("WDSMC_UPDATE_ASSETS").is_some_and(|v| v == "1") {
-        for (path, contents) in &expected {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, contents).unwrap();
-        }
-        return;
-    }
-    let stale: Vec<String> = expected
-        .iter()
-        .filter(|(path, contents)| std::fs::read(path).ok().as_ref() != Some(contents))
-        .map(|(path, _)| path.display().to_string())
-        .collect();
     assert!(
         stale.is_empty(),
         "generated files are missing or out of date: {stale:?}; run `WDSMC_UPDATE_ASSETS=1 cargo test --test cli` and commit them"

@@ -184,19 +184,14 @@ fn download(server: &TestServer, object: &str, size: usize) -> Vec<u8> {
     request.seed = Some(3);
     let data = Arc::new(Mutex::new(vec![0u8; size]));
     let sink = Arc::clone(&data);
-    let handle_slot: Arc<Mutex<Option<wdsmc::transport::SessionHandle>>> = Arc::default();
-    let handle_for_cb = Arc::clone(&handle_slot);
-    let session = Session::start(request, move |event| {
+    let session = Session::start(request, move |handle, event| {
         if let Event::ReceiveContents { offset, data } = event {
             let at = offset as usize;
             sink.lock().unwrap()[at..at + data.len()].copy_from_slice(data);
-            if let Some(h) = handle_for_cb.lock().unwrap().as_ref() {
-                h.complete_receive(offset, data.len() as u64);
-            }
+            handle.complete_receive(offset, data.len() as u64).unwrap();
         }
     })
     .unwrap();
-    *handle_slot.lock().unwrap() = Some(session.handle());
     let status = session
         .wait(Some(Duration::from_secs(60)))
         .expect("the real client finishes");

@@ -389,22 +389,17 @@ fn hostile_datagrams_are_counted_and_the_download_stays_byte_exact() {
     type Seen = (Vec<u8>, Option<Result<Stats, TransportError>>);
     let seen: Arc<Mutex<Seen>> = Arc::new(Mutex::new((vec![0; content.len()], None)));
     let sink = Arc::clone(&seen);
-    let handle_slot: Arc<Mutex<Option<wdsmc::transport::SessionHandle>>> = Arc::default();
-    let handle_for_cb = Arc::clone(&handle_slot);
-    let session = Session::start(request, move |event| match event {
+    let session = Session::start(request, move |handle, event| match event {
         Event::ReceiveContents { offset, data } => {
             let mut seen = sink.lock().unwrap();
             let at = offset as usize;
             seen.0[at..at + data.len()].copy_from_slice(data);
-            if let Some(h) = handle_for_cb.lock().unwrap().as_ref() {
-                h.complete_receive(offset, data.len() as u64);
-            }
+            handle.complete_receive(offset, data.len() as u64).unwrap();
         }
         Event::SessionComplete(result) => sink.lock().unwrap().1 = Some(result.clone()),
         _ => {}
     })
     .unwrap();
-    *handle_slot.lock().unwrap() = Some(session.handle());
 
     server.answer_msi(&server.reply(content.len() as u64, BLOCK as u32, BLOCKS));
     server.accept_join(7);

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{TestServer, content};
-use wdsmc::transport::{Event, Request, Session, Stats, Status, TransportError};
+use wdsmc::transport::{Event, Request, Session, SessionHandle, Stats, Status, TransportError};
 
 /// What a test consumer saw.
 #[derive(Default)]
@@ -31,34 +31,26 @@ fn start(request: Request, size: usize) -> (Session, Arc<Mutex<Seen>>) {
         ..Seen::default()
     }));
     let sink = Arc::clone(&seen);
-    let handle_slot: Arc<Mutex<Option<wdsmc::transport::SessionHandle>>> = Arc::default();
-    let handle_for_cb = Arc::clone(&handle_slot);
-    let session = Session::start(request, move |event| {
+    let session = Session::start(request, move |handle, event| {
         let mut seen = sink.lock().unwrap();
         match event {
-            Event::SessionStart(info) => seen.events.push(format!("start {}", info.content_size)),
+            Event::SessionStart(info) => seen
+                .events
+                .push(format!("start {}", info.params.content_size)),
             Event::ReceiveContents { offset, data } => {
                 let at = offset as usize;
                 seen.data[at..at + data.len()].copy_from_slice(data);
-                if let Some(h) = handle_for_cb.lock().unwrap().as_ref() {
-                    h.complete_receive(offset, data.len() as u64);
-                }
+                handle.complete_receive(offset, data.len() as u64).unwrap();
             }
             Event::SessionComplete(result) => {
                 seen.events.push("complete".into());
                 assert!(seen.result.is_none(), "SessionComplete delivered twice");
                 seen.result = Some(result.clone());
             }
-            Event::Progress(_)
-            | Event::Notice(_)
-            | Event::Trace { .. }
-            | Event::ReceiveMetadata(_) => {
-                assert!(seen.result.is_none(), "event after SessionComplete");
-            }
+            _ => assert!(seen.result.is_none(), "event after SessionComplete"),
         }
     })
     .expect("session starts");
-    *handle_slot.lock().unwrap() = Some(session.handle());
     (session, seen)
 }
 
@@ -175,32 +167,29 @@ fn slow_consumer_with_small_cache_loses_no_data() {
     req.cache_size = 64 * 1024;
     req.timeouts.inactivity = Duration::from_secs(20);
     let data = Arc::new(Mutex::new(vec![0u8; bytes.len()]));
-    let (to_worker, from_callback) = std::sync::mpsc::channel::<(u64, Vec<u8>)>();
-    let handle_slot: Arc<Mutex<Option<wdsmc::transport::SessionHandle>>> = Arc::default();
-    let worker_handle = Arc::clone(&handle_slot);
+    let (to_worker, from_callback) = std::sync::mpsc::channel::<(SessionHandle, u64, Vec<u8>)>();
     let worker_data = Arc::clone(&data);
     // The consumer completes each block a little later, on another thread.
     let worker = std::thread::spawn(move || {
-        for (offset, block) in from_callback {
+        for (handle, offset, block) in from_callback {
             std::thread::sleep(Duration::from_micros(300));
             let at = offset as usize;
             worker_data.lock().unwrap()[at..at + block.len()].copy_from_slice(&block);
-            if let Some(h) = worker_handle.lock().unwrap().as_ref() {
-                h.complete_receive(offset, block.len() as u64);
-            }
+            handle.complete_receive(offset, block.len() as u64).unwrap();
         }
     });
     let completes = Arc::new(Mutex::new(0));
     let completes_cb = Arc::clone(&completes);
-    let session = Session::start(req, move |event| match event {
+    let session = Session::start(req, move |handle, event| match event {
         Event::ReceiveContents { offset, data } => {
-            to_worker.send((offset, data.to_vec())).unwrap();
+            to_worker
+                .send((handle.clone(), offset, data.to_vec()))
+                .unwrap();
         }
         Event::SessionComplete(_) => *completes_cb.lock().unwrap() += 1,
         _ => {}
     })
     .unwrap();
-    *handle_slot.lock().unwrap() = Some(session.handle());
     let status = session
         .wait(Some(Duration::from_secs(120)))
         .expect("finishes");
@@ -240,8 +229,9 @@ fn refusal_and_timeout_name_their_cause() {
     req.timeouts.initiation = Duration::from_secs(5);
     let (session, _) = start(req, 0);
     match session.wait(Some(Duration::from_secs(10))) {
-        Some(Status::Failure(TransportError::Refused { code, message })) => {
+        Some(Status::Failure(error @ TransportError::Refused { code })) => {
             assert_eq!(code, wdsmc::wire::msi::error_code::NAMESPACE_NOT_FOUND);
+            let message = error.to_string();
             assert!(message.contains("NAMESPACE_NOT_FOUND"), "{message}");
         }
         other => panic!("expected a refusal, got {other:?}"),
@@ -261,7 +251,9 @@ fn refusal_and_timeout_name_their_cause() {
     let mut req = Request::new("127.0.0.1", "ns", "x");
     req.auth = wdsmc::transport::AuthLevel::Authenticated;
     assert!(matches!(
-        Session::start(req, |_| {}),
-        Err(TransportError::AuthNotSupported)
+        Session::start(req, |_, _| {}),
+        Err(TransportError::InvalidRequest(
+            wdsmc::transport::RequestError::AuthNotSupported
+        ))
     ));
 }

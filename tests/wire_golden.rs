@@ -72,7 +72,7 @@ fn checksum_by_hand() {
     let bytes = hex(LEAVE);
     assert_eq!(&bytes[5..9], &[0xff, 0xff, 0xfd, 0xbb]);
     assert_eq!(checksum(&bytes[9..]), 0xFFFF_FDBB);
-    // JOIN of the protocol brief §3.10 carries 0xFFFFF867.
+    // The self-derived JOIN vector above carries 0xFFFFF867.
     assert_eq!(&hex(JOIN)[5..9], &[0xff, 0xff, 0xf8, 0x67]);
     // Empty input: !0.
     assert_eq!(checksum(&[]), 0xFFFF_FFFF);

@@ -13,13 +13,15 @@ use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
-use super::DemoArgs;
-use super::exit::{ExitCode, Failure};
-use super::get::{GetOptions, Job, OutputPlan, hex, run_jobs};
+use wdsmc::download::{Destination, DownloadOptions, Output, hex};
+use wdsmc::server::{NamespaceConfig, Server, ServerConfig};
+use wdsmc::transport::{InterfaceSpec, Request};
+
+use super::args::DemoArgs;
+use super::exit::{self, ExitCode, Failure};
+use super::jobs::{self, Job, Plan};
 use super::progress::Reporter;
 use super::units::format_bytes;
-use crate::server::{NamespaceConfig, Server, ServerConfig};
-use crate::transport::{InterfaceSpec, Timeouts};
 
 const NAMESPACE: &str = "demo";
 const OBJECT: &str = "random.bin";
@@ -70,30 +72,34 @@ pub fn run(args: DemoArgs) -> Result<(), Failure> {
         args.clients
     );
 
-    let jobs: Vec<Job> = (1..=args.clients)
-        .map(|n| Job {
+    let options = DownloadOptions {
+        replace_existing: true,
+        keep_partial: false,
+        sha256: Some(digest),
+    };
+    let mut jobs = Vec::with_capacity(args.clients as usize);
+    for n in 1..=args.clients {
+        let target = downloads.join(format!("client-{n}.bin"));
+        let output =
+            Output::create(Destination::File(target), OBJECT, options.clone()).map_err(|e| {
+                Failure::msg(ExitCode::for_download_error(&e), exit::download_message(&e))
+            })?;
+        jobs.push(Job {
             label: format!("client {n}"),
             object: OBJECT.into(),
-            output: OutputPlan::File {
-                target: downloads.join(format!("client-{n}.bin")),
-            },
-        })
-        .collect();
+            output,
+        });
+    }
     let labels: Vec<String> = jobs.iter().map(|j| j.label.clone()).collect();
-    let options = GetOptions {
-        server: server_addr.to_string(),
-        namespace: NAMESPACE.into(),
-        interface: Some(InterfaceSpec::Address(IpAddr::V4(Ipv4Addr::LOCALHOST))),
-        timeouts: Timeouts::default(),
-        cache_size: crate::transport::DEFAULT_CACHE_SIZE,
-        keep_partial: false,
-        force: true,
-        sha256: Some(digest),
+    let mut request = Request::new(server_addr.to_string(), NAMESPACE, OBJECT);
+    request.interface = Some(InterfaceSpec::Address(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let plan = Plan {
+        request,
         trace: None,
     };
     let reporter = Arc::new(Reporter::new(args.progress, false, 0, &labels));
     let started = Instant::now();
-    let code = run_jobs(jobs, &options, reporter);
+    let code = jobs::run(jobs, plan, reporter);
     server.shutdown();
     if code != ExitCode::Success {
         return Err(Failure::msg(

@@ -1,9 +1,11 @@
 //! The exit-code table: one place that says what each process exit status means, used by
-//! `--help`, the README and the man page, and the mapping from library errors to it.
+//! `--help`, the README and the man page; the mapping from library errors to it; and the hints
+//! that name this command line's options, which the library's messages leave out.
 
 use std::fmt;
 
-use crate::transport::TransportError;
+use wdsmc::download::DownloadError;
+use wdsmc::transport::{NetworkError, TransportError};
 
 /// Process exit statuses of `wdsmc`. When several objects are downloaded at once the process
 /// exits with the highest status among them.
@@ -80,13 +82,70 @@ impl ExitCode {
             TransportError::Timeout { .. } => ExitCode::Timeout,
             TransportError::Refused { .. } => ExitCode::Refused,
             TransportError::Kicked { .. } => ExitCode::Kicked,
+            TransportError::InvalidRequest(_) => ExitCode::Usage,
             TransportError::Network(_) => ExitCode::NetworkSetup,
-            TransportError::Protocol(_) => ExitCode::Internal,
-            TransportError::AuthNotSupported => ExitCode::Usage,
-            TransportError::Consumer(_) => ExitCode::Output,
-            TransportError::Internal(_) => ExitCode::Internal,
+            TransportError::Aborted => ExitCode::Output,
+            TransportError::InvalidReply(_) | TransportError::Internal(_) => ExitCode::Internal,
         }
     }
+
+    /// The status a failed download maps to.
+    pub fn for_download_error(error: &DownloadError) -> ExitCode {
+        match error {
+            DownloadError::Transport(error) => Self::for_transport_error(error),
+            DownloadError::NoFileName { .. } => ExitCode::Usage,
+            DownloadError::Integrity { .. } => ExitCode::Integrity,
+            DownloadError::CancelUnconfirmed { .. } => ExitCode::Cancelled,
+            DownloadError::ShortStream { .. }
+            | DownloadError::Thread { .. }
+            | DownloadError::WriterStopped => ExitCode::Internal,
+            DownloadError::TargetIsFolder { .. }
+            | DownloadError::TargetExists { .. }
+            | DownloadError::TargetAppeared { .. }
+            | DownloadError::CreateFolder { .. }
+            | DownloadError::CreatePartial { .. }
+            | DownloadError::Size { .. }
+            | DownloadError::Write { .. }
+            | DownloadError::StreamWrite { .. }
+            | DownloadError::Spill { .. }
+            | DownloadError::Sync { .. }
+            | DownloadError::ReadBack { .. }
+            | DownloadError::Rename { .. } => ExitCode::Output,
+        }
+    }
+}
+
+/// A download error as the user reads it: the library's message and, where an option of this
+/// command line addresses it, that option.
+pub fn download_message(error: &DownloadError) -> String {
+    let hint = match error {
+        DownloadError::Transport(error) => return transport_message(error),
+        DownloadError::NoFileName { .. } | DownloadError::TargetIsFolder { .. } => "; use -o FILE",
+        DownloadError::TargetExists { .. } => {
+            "; use --force to replace it or -o to choose another name"
+        }
+        DownloadError::TargetAppeared { .. } => "; use --force to replace it",
+        _ => "",
+    };
+    format!("{error}{hint}")
+}
+
+/// A transport error with the option that addresses it, if any.
+pub fn transport_message(error: &TransportError) -> String {
+    let hint = match error {
+        TransportError::Network(NetworkError::NoRoute { .. }) => {
+            "; choose an interface with --interface"
+        }
+        TransportError::Network(NetworkError::NoInterfaceAddress { .. }) => {
+            if cfg!(windows) {
+                "; pick one that `ipconfig` lists"
+            } else {
+                "; pick one that `ip addr` lists"
+            }
+        }
+        _ => "",
+    };
+    format!("{error}{hint}")
 }
 
 impl fmt::Display for ExitCode {
@@ -137,8 +196,8 @@ impl Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::Phase;
     use std::time::Duration;
+    use wdsmc::transport::{Phase, RequestError};
 
     #[test]
     fn transport_errors_map_to_the_documented_codes() {
@@ -151,23 +210,18 @@ mod tests {
             ExitCode::for_transport_error(&TransportError::Cancelled).as_i32(),
             130
         );
-        let refused = TransportError::Refused {
-            code: 0xC111_0001,
-            message: "x".into(),
-        };
+        let refused = TransportError::Refused { code: 0xC111_0001 };
         assert_eq!(ExitCode::for_transport_error(&refused).as_i32(), 5);
+        let network = TransportError::Network(NetworkError::NoAddress { server: "x".into() });
+        assert_eq!(ExitCode::for_transport_error(&network).as_i32(), 4);
         assert_eq!(
-            ExitCode::for_transport_error(&TransportError::Network("x".into())).as_i32(),
-            4
-        );
-        assert_eq!(
-            ExitCode::for_transport_error(&TransportError::Consumer("x".into())).as_i32(),
+            ExitCode::for_transport_error(&TransportError::Aborted).as_i32(),
             3
         );
-        assert_eq!(
-            ExitCode::for_transport_error(&TransportError::AuthNotSupported).as_i32(),
-            2
-        );
+        let auth = TransportError::InvalidRequest(RequestError::AuthNotSupported);
+        assert_eq!(ExitCode::for_transport_error(&auth).as_i32(), 2);
+        let no_server = TransportError::InvalidRequest(RequestError::NoServer);
+        assert_eq!(ExitCode::for_transport_error(&no_server).as_i32(), 2);
     }
 
     #[test]

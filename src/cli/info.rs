@@ -2,10 +2,10 @@
 
 use serde_json::json;
 
-use super::InfoArgs;
-use super::exit::{ExitCode, Failure};
+use super::args::InfoArgs;
+use super::exit::{self, ExitCode, Failure};
 use super::units::format_bytes;
-use crate::transport::{Request, initiate};
+use wdsmc::transport::{Request, initiate};
 
 pub fn run(args: InfoArgs) -> Result<(), Failure> {
     let mut request = Request::new(
@@ -17,39 +17,44 @@ pub fn run(args: InfoArgs) -> Result<(), Failure> {
     if let Some(limit) = args.source.start_timeout {
         request.timeouts.initiation = limit;
     }
-    let info =
-        initiate(&request).map_err(|e| Failure::new(ExitCode::for_transport_error(&e), e))?;
+    let info = initiate(&request).map_err(|e| {
+        Failure::msg(
+            ExitCode::for_transport_error(&e),
+            exit::transport_message(&e),
+        )
+    })?;
+    let session = &info.params;
     if args.json {
         let description = json!({
-            "server": info.server.to_string(),
+            "server": session.server.to_string(),
             "namespace": args.source.namespace,
             "object": args.object,
-            "group": info.group.ip().to_string(),
-            "port": info.group.port(),
+            "group": session.group.ip().to_string(),
+            "port": session.group.port(),
             "interface": info.local_address.to_string(),
-            "session_id": info.session_id,
-            "size": info.content_size,
-            "block_size": info.block_size,
-            "total_blocks": info.total_blocks,
+            "session_id": session.session_id,
+            "size": session.content_size,
+            "block_size": session.block_size,
+            "total_blocks": session.total_blocks,
         });
         println!("{description}");
     } else {
-        println!("server:       {}", info.server);
+        println!("server:       {}", session.server);
         println!("object:       {}/{}", args.source.namespace, args.object);
-        println!("group:        {}", info.group.ip());
-        println!("port:         {}", info.group.port());
+        println!("group:        {}", session.group.ip());
+        println!("port:         {}", session.group.port());
         println!("interface:    {}", info.local_address);
         println!(
             "session id:   {} (0x{:08X})",
-            info.session_id, info.session_id
+            session.session_id, session.session_id
         );
         println!(
             "size:         {} bytes ({})",
-            info.content_size,
-            format_bytes(info.content_size)
+            session.content_size,
+            format_bytes(session.content_size)
         );
-        println!("block size:   {} bytes", info.block_size);
-        println!("total blocks: {}", info.total_blocks);
+        println!("block size:   {} bytes", session.block_size);
+        println!("total blocks: {}", session.total_blocks);
     }
     Ok(())
 }

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant, SystemTime};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
-use super::ProgressMode;
+use wdsmc::transport::{Event, SessionInfo, Stats};
+
+use super::args::ProgressMode;
 use super::exit::ExitCode;
 use super::units::{format_bytes, format_rate};
-use crate::transport::{SessionInfo, Stats};
 
 pub const JSON_SCHEMA: &str = "wdsmc.progress/1";
 const PLAIN_INTERVAL: Duration = Duration::from_secs(2);
@@ -148,11 +149,12 @@ impl Reporter {
         namespace: &str,
         object: &str,
     ) {
+        let session = &info.params;
         let Some(label) = self.with_job(job, |state| {
             state.started = Instant::now();
-            state.total = info.content_size;
+            state.total = session.content_size;
             if let Some(bar) = &state.bar {
-                bar.set_length(info.content_size);
+                bar.set_length(session.content_size);
                 bar.set_message("");
                 bar.reset_elapsed();
             }
@@ -166,15 +168,15 @@ impl Reporter {
                 "start",
                 json!(label),
                 json!({
-                    "server": info.server.to_string(),
+                    "server": session.server.to_string(),
                     "namespace": namespace,
                     "interface": info.local_address.to_string(),
-                    "group": info.group.ip().to_string(),
-                    "port": info.group.port(),
-                    "session_id": info.session_id,
-                    "size": info.content_size,
-                    "block_size": info.block_size,
-                    "total_blocks": info.total_blocks,
+                    "group": session.group.ip().to_string(),
+                    "port": session.group.port(),
+                    "session_id": session.session_id,
+                    "size": session.content_size,
+                    "block_size": session.block_size,
+                    "total_blocks": session.total_blocks,
                 }),
             );
         }
@@ -182,12 +184,12 @@ impl Reporter {
             self.line(&format!(
                 "wdsmc: {}{namespace}/{object} from {server_arg} ({}) via {}, group {}:{}, {} ({} bytes)",
                 if label == object { String::new() } else { format!("{label}: ") },
-                info.server,
+                session.server,
                 info.local_address,
-                info.group.ip(),
-                info.group.port(),
-                format_bytes(info.content_size),
-                info.content_size
+                session.group.ip(),
+                session.group.port(),
+                format_bytes(session.content_size),
+                session.content_size
             ));
         }
     }
@@ -251,9 +253,35 @@ impl Reporter {
         }
     }
 
-    /// A notice from the transport ("became master client", ...): always an event in JSON,
-    /// shown to people only with -v.
-    pub fn notice(&self, job: usize, text: &str) {
+    /// A transport event worth a line (joined, master client, demoted, a send failure, a small
+    /// receive buffer): always an event in JSON, shown to people only with -v.
+    pub fn transport_event(&self, job: usize, event: &Event<'_>) {
+        let text = match event {
+            Event::Joined { client_id } => format!("joined as client {client_id}"),
+            Event::MasterChanged { is_master: true } => {
+                "this client is now the master client (it acknowledges data)".into()
+            }
+            Event::MasterChanged { is_master: false } => {
+                "this client is no longer the master client".into()
+            }
+            Event::Demoted { to } => format!(
+                "demoted by the server to session 0x{:08x} on {}",
+                to.session_id, to.group
+            ),
+            Event::ReceiveBufferLimited { granted, requested } => format!(
+                "receive buffer is {} KiB, less than the {} KiB asked for; raise net.core.rmem_max to avoid drops at high rates",
+                granted / 1024,
+                requested / 1024
+            ),
+            Event::SendFailed { destination, error } => {
+                format!("cannot send to {destination}: {error}")
+            }
+            _ => return,
+        };
+        self.notice(job, &text);
+    }
+
+    fn notice(&self, job: usize, text: &str) {
         let label = self.with_job(job, |s| s.label.clone()).unwrap_or_default();
         if self.style == Style::Json {
             self.emit_json("warning", json!(label), json!({ "message": text }));

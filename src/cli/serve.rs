@@ -3,9 +3,10 @@
 use std::net::IpAddr;
 use std::sync::mpsc;
 
+use super::args::{LogFormatArg, ServeArgs};
 use super::exit::{ExitCode, Failure};
-use super::{LogFormatArg, ServeArgs, signals};
-use crate::server::{LogFormat, NamespaceConfig, Server, ServerConfig, ServerError};
+use super::signals;
+use wdsmc::server::{LogFormat, NamespaceConfig, Server, ServerConfig, ServerError};
 
 pub fn run(args: ServeArgs) -> Result<(), Failure> {
     let config = build_config(&args)?;

@@ -114,7 +114,7 @@ impl BlockBitmap {
     }
 
     /// Percentage of blocks received, 0..=100 (100 for empty content). MS-WDSMA §3.2.5.3 says
-    /// "bits set to zero", but a progress figure means received (brief Q14).
+    /// "bits set to zero", but a progress figure means received (README.md#pn-client-progress).
     pub fn percent_received(&self) -> u8 {
         if self.total == 0 {
             return 100;

@@ -2,15 +2,18 @@
 //!
 //! One [`Client`] follows one session from the first JOIN to its end. Section numbers in
 //! comments are MS-WDSMT unless marked MA. Where the specification is silent or contradicts
-//! itself the choice is noted at the spot (see also /work/spec-check.md):
+//! itself the choice is noted at the spot and in README.md's Protocol notes (anchors `pn-...`):
 //! * the Missing ODATA List never starts below FirstODATASeqNo, so a late joiner does not NACK
 //!   (or, as master, ACK) sequence numbers it would ignore anyway (§3.2.5.13);
 //! * the loss rate is an EWMA with weight α = 500/65536 on the newest sample (§3.2.5.10 reads
-//!   with the weights swapped, brief Q11), seeded when FirstODATASeqNo is first set;
-//! * LEAVE after inactivity carries INACTIVE (§2.2.11) rather than CANCELLED (§3.2.5.4.2);
-//! * a KICK ends the session without a LEAVE (§3.2.5.15 only says terminate);
+//!   with the weights swapped, README.md#pn-client-loss-rate), seeded when FirstODATASeqNo is
+//!   first set;
+//! * LEAVE after inactivity carries INACTIVE (§2.2.11) rather than CANCELLED (§3.2.5.4.2,
+//!   README.md#pn-client-inactivity);
+//! * a KICK ends the session without a LEAVE (§3.2.5.15 only says terminate,
+//!   README.md#pn-client-kick);
 //! * the application cache counts delivered block bytes only: duplicates neither count nor
-//!   trigger a zero NACK (MA §3.2.5.1 sends no Cache Done for them);
+//!   trigger a zero NACK (MA §3.2.5.1 sends no Cache Done for them, README.md#pn-client-cache);
 //! * a NACK carries at most [`MAX_NACK_RANGES`] ranges (one 1400-byte datagram), lowest first,
 //!   and the NACK timer re-arms no sooner than [`MIN_NACK_REARM`] (§3.2.5.12.1 allows 0);
 //! * on DEMOTE the client switches at once and sends the old session's LEAVE when its delay
@@ -22,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
+use super::Phase;
 use super::blocks::BlockBitmap;
 use super::missing::MissingOdataList;
 use super::{SessionParams, SmallRng, millis_since, random_millis};
@@ -33,14 +37,17 @@ use crate::wire::mt::{self, Body, KickReason, LeaveReason, Packet, Security, Seq
 pub const JOIN_INTERVAL: Duration = Duration::from_millis(500);
 /// ForceQCCInterval (§3.2.1.2): a voluntary QCR goes out when no QCC came for this long.
 pub const FORCE_QCC_INTERVAL: Duration = Duration::from_secs(20);
-/// Voluntary QCR interval while no multicast packet of the session has been heard yet.
+/// Voluntary QCR interval while no multicast packet of the session has been heard yet
+/// (README.md#pn-client-voluntary-qcr).
 pub const UNCONFIRMED_QCR_INTERVAL: Duration = Duration::from_secs(1);
 /// MaxLeaveDelay (§3.2.1.2), used when MaxNACKBackOff is 0.
 pub const MAX_LEAVE_DELAY_MS: u64 = 200;
-/// Ranges per NACK: 44 header bytes + 84 × 16 = 1388 bytes, inside a 1400-byte datagram.
+/// Ranges per NACK: 44 header bytes + 84 × 16 = 1388 bytes, inside a 1400-byte datagram
+/// (README.md#pn-client-nack-size).
 pub const MAX_NACK_RANGES: usize = 84;
 /// Shortest NACK re-arm interval. §3.2.5.12.1 re-arms with random Min..MaxNACKBackOff, which
-/// is 0 when the server sends zero back-offs: a NACK storm (and a timer that never advances).
+/// is 0 when the server sends zero back-offs: a NACK storm (and a timer that never advances)
+/// (README.md#pn-client-nack-timer).
 pub const MIN_NACK_REARM: Duration = Duration::from_millis(10);
 /// Default MaxAppCacheSize of MS-WDSMA (§3.2.1).
 pub const DEFAULT_APP_CACHE_SIZE: u64 = 2 * 1024 * 1024;
@@ -98,15 +105,8 @@ pub enum ClientEvent {
 pub enum ClientOutcome {
     Complete,
     Cancelled,
-    TimedOut(TimeoutPhase),
+    TimedOut(Phase),
     Kicked(KickReason),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeoutPhase {
-    Join,
-    FirstData,
-    Inactivity,
 }
 
 /// Counters kept during a session (re-exported as `transport::Stats`).
@@ -311,7 +311,8 @@ struct PendingLeave {
     then_finish: Option<ClientOutcome>,
 }
 
-/// An ACK waiting in `Client::pending_ack`, with what its packet header needs.
+/// An ACK waiting in `Client::pending_ack`, with what its packet header needs. A newer ACK
+/// replaces it before it is sent (README.md#pn-client-ack).
 #[derive(Debug, Clone, Copy)]
 struct PendingAck {
     session_id: u32,
@@ -459,17 +460,18 @@ impl Client {
         }
         let due = |t: Option<Instant>| t.is_some_and(|t| t <= now);
         if due(self.mt.join_deadline) {
-            self.terminate(now, ClientOutcome::TimedOut(TimeoutPhase::Join), None);
+            self.terminate(now, ClientOutcome::TimedOut(Phase::Join), None);
             return;
         }
         if due(self.mt.first_data_deadline) {
-            let outcome = ClientOutcome::TimedOut(TimeoutPhase::FirstData);
+            let outcome = ClientOutcome::TimedOut(Phase::FirstData);
             self.terminate(now, outcome, Some(LeaveReason::Inactive));
             return;
         }
         if due(self.mt.inactivity_deadline) {
-            // §3.2.5.4.2 says CANCELLED, §2.2.11 defines INACTIVE for this case (brief Q9).
-            let outcome = ClientOutcome::TimedOut(TimeoutPhase::Inactivity);
+            // §3.2.5.4.2 says CANCELLED, §2.2.11 defines INACTIVE for this case
+            // (README.md#pn-client-inactivity).
+            let outcome = ClientOutcome::TimedOut(Phase::Inactivity);
             self.terminate(now, outcome, Some(LeaveReason::Inactive));
             return;
         }
@@ -795,7 +797,8 @@ impl Client {
         }
         // Deviation: the lower session must be on the same server host and its group must be a
         // multicast address of the same family. One checksummed packet must not be able to
-        // redirect this client's traffic to another host (found by fuzzing client_session).
+        // redirect this client's traffic to another host (found by fuzzing client_session;
+        // README.md#pn-client-demote).
         let same_host =
             demote.unicast_addr.to_canonical() == self.config.params.server.ip().to_canonical();
         let same_family = demote.multicast_addr.is_ipv4() == self.config.params.group.is_ipv4();
@@ -1490,9 +1493,7 @@ mod tests {
         assert_eq!(sent.len(), 10, "JOIN at 0, 0.5, ..., 4.5 s");
         assert_eq!(
             h.events(),
-            [ClientEvent::Finished(ClientOutcome::TimedOut(
-                TimeoutPhase::Join
-            ))]
+            [ClientEvent::Finished(ClientOutcome::TimedOut(Phase::Join))]
         );
         assert!(h.client.is_finished());
         assert_eq!(h.client.poll_timeout(), None);
@@ -1945,7 +1946,7 @@ mod tests {
         assert_eq!(
             h.events(),
             [ClientEvent::Finished(ClientOutcome::TimedOut(
-                TimeoutPhase::Inactivity
+                Phase::Inactivity
             ))]
         );
     }
@@ -1965,7 +1966,7 @@ mod tests {
         assert_eq!(
             h.events(),
             [ClientEvent::Finished(ClientOutcome::TimedOut(
-                TimeoutPhase::FirstData
+                Phase::FirstData
             ))]
         );
     }

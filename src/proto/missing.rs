@@ -3,8 +3,8 @@
 //! has not received, kept as sorted, disjoint, inclusive ranges.
 //!
 //! The operations follow the specification step by step, with two guards the specification
-//! lacks (see /work/spec-check.md): Update End with a value equal to End is a no-op (the
-//! literal text would append an inverted range), and the range list is capped at
+//! lacks (README.md#pn-client-missing-list): Update End with a value equal to End is a no-op
+//! (the literal text would append an inverted range), and the range list is capped at
 //! [`MAX_RANGES`] so a hostile sender cannot make it grow without bound.
 
 use crate::wire::mt::SeqRange;

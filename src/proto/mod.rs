@@ -30,6 +30,30 @@ pub struct SessionParams {
     pub total_blocks: u64,
 }
 
+/// A phase of a session, as named when it times out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Session initiation (MS-WDSMSI), before the transport starts.
+    Initiation,
+    /// From the first JOIN to the JOINACK.
+    Join,
+    /// From the JOINACK to the first block of data.
+    FirstData,
+    /// Silence from the server once data has flowed (MS-WDSMT InactivityTimeout).
+    Inactivity,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Initiation => "session initiation",
+            Phase::Join => "join",
+            Phase::FirstData => "first data",
+            Phase::Inactivity => "inactivity",
+        })
+    }
+}
+
 /// Milliseconds from `epoch` to `now`, the SenderTime unit; 0 when `now` is earlier.
 pub fn millis_since(epoch: Instant, now: Instant) -> u64 {
     now.saturating_duration_since(epoch).as_millis() as u64

@@ -1,25 +1,34 @@
 //! Sans-IO server for one object session: MS-WDSMT §3.1 (transport) and MS-WDSMA §3.1
 //! (application) together.
 //!
-//! The transport runs PreStart -> QCC -> Data (protocol.md §3.7): JOIN/JOINACK admission,
+//! The transport runs PreStart -> QCC -> Data (MS-WDSMT §3.1.3): JOIN/JOINACK admission,
 //! QCC rounds electing the master client (highest RTT), SPM heartbeats, ODATA limited by the
 //! window the master's ACKs open, NACK -> NCF + RDATA, the Data Packet List cleanup, KICK,
 //! client-dead and inactivity timers. The application layer runs query rounds (POLL with
 //! SRVCIR, CNTCIR collection, the 30-second rule, merged missing ranges) and data rounds.
 //!
-//! Where the spec is silent or self-contradictory (see /work/spec-check.md) this server:
-//! * skips ClientId 0 (the "no master" value) and ids in use when NextClientId wraps;
+//! Where the spec is silent or self-contradictory this server (each with its row in README.md's
+//! Protocol notes):
+//! * skips ClientId 0 (the "no master" value) and ids in use when NextClientId wraps
+//!   (README.md#pn-server-client-ids);
 //! * answers a repeated JOIN from the same address with the same ClientId (clients repeat
-//!   JOIN every 500 ms until a JOINACK arrives) and sends at most 1 + 3 JOINACKs;
-//! * takes no RTT from voluntary QCRs (QCCSeqNo 0 carries no usable ServerTime);
-//! * never lets the QCC wait drop below 50 ms, so thread scheduling cannot starve elections;
+//!   JOIN every 500 ms until a JOINACK arrives) and sends at most 1 + 3 JOINACKs
+//!   (README.md#pn-server-repeated-join);
+//! * takes no RTT from voluntary QCRs (QCCSeqNo 0 carries no usable ServerTime,
+//!   README.md#pn-server-voluntary-qcr);
+//! * never lets the QCC wait drop below 50 ms, so thread scheduling cannot starve elections
+//!   (README.md#pn-server-qcc-wait);
 //! * announces Trail = MCLead when the Data Packet List is empty, so that a client's
-//!   highest-continuous ACK stays inside [MCTrail, MCLead];
-//! * treats a master ACK below MCTrail as proof of life that opens no window;
-//! * drops a NACK naming anything beyond MCLead (never sent) and caps the work per NACK;
+//!   highest-continuous ACK stays inside [MCTrail, MCLead] (README.md#pn-server-empty-trail);
+//! * treats a master ACK below MCTrail as proof of life that opens no window
+//!   (README.md#pn-server-old-ack);
+//! * drops a NACK naming anything beyond MCLead (never sent) and caps the work per NACK
+//!   (README.md#pn-server-nack-bounds);
 //! * hands blocks from the application to the transport lazily and raises Data Empty when a
-//!   round's blocks are all sent and acknowledged by the master (or purged);
-//! * polls about once a second when no client needs data, instead of every 200 ms.
+//!   round's blocks are all sent and acknowledged by the master (or purged)
+//!   (README.md#pn-server-lazy-blocks);
+//! * polls about once a second when no client needs data, instead of every 200 ms
+//!   (README.md#pn-server-query-rounds).
 //!
 //! Memory stays bounded whatever peers send: every list is capped, the Data Packet List holds
 //! only (block, sequence number, times) per entry and blocks are re-read from the
@@ -47,7 +56,8 @@ pub const MAX_CLIENTS: usize = 200;
 /// handful of ACKs and already covers a gigabit link's bandwidth-delay product, and growth of
 /// about a quarter per round trip up to 1024 packets (8 MiB) lets a fast LAN run without
 /// stalling on ACK timing, while a queue building toward the master (x7/8 per round trip) or
-/// congestion loss (x3/4) pulls it back; see `adjust_window` and `on_nack`.
+/// congestion loss (x3/4) pulls it back; see `adjust_window` and `on_nack`
+/// (README.md#pn-server-windows).
 pub const DEFAULT_EXP_MAX_WINDOW: u64 = 64;
 /// See [`DEFAULT_EXP_MAX_WINDOW`].
 pub const DEFAULT_MAX_WINDOW: u64 = 1024;
@@ -56,7 +66,8 @@ const JOIN_ACK_TO_QCR_TIMEOUT: Duration = Duration::from_millis(500);
 const MAX_JOIN_ACK_SENDS: u32 = 3;
 const POLL_BACKOFF_MS: u16 = 200;
 const KICK_INTERVAL: Duration = Duration::from_secs(15);
-/// A kicked client that keeps talking gets its KICK by unicast at most this often.
+/// A kicked client that keeps talking gets its KICK by unicast at most this often
+/// (README.md#pn-server-kick).
 const KICK_ECHO_INTERVAL: Duration = Duration::from_secs(1);
 const NO_CLIENT_QCC_INTERVAL_MS: u64 = 500;
 const SPM_INTERVAL_MS: u64 = 220;
@@ -73,7 +84,8 @@ const QCC_MIN_WAIT_MS: u64 = 50;
 /// Pause between query rounds when no client needs data (or none answered).
 const IDLE_QUERY_INTERVAL: Duration = Duration::from_secs(1);
 /// Unanswered query rounds repeated at once before the server falls back to
-/// [`IDLE_QUERY_INTERVAL`] (three lost POLLs in a row are rare even at 5 % loss).
+/// [`IDLE_QUERY_INTERVAL`] (three lost POLLs in a row are rare even at 5 % loss;
+/// README.md#pn-server-query-rounds).
 const MAX_QUICK_REQUERIES: u32 = 3;
 const CLIENT_CLEANUP_INTERVAL: Duration = Duration::from_secs(1);
 /// Work caps per NACK: ranges looked at and retransmissions queued.
@@ -84,7 +96,8 @@ const MAX_CONTROL_QUEUE: usize = 1024;
 const MAX_EVENTS: usize = 4096;
 /// Hard cap on the Data Packet List; new ODATA waits while it is full. Entries must stay at
 /// least [`CLEANUP_MIN_AGE`] (and cleanup runs every 200 ms), so the cap bounds the rate:
-/// 2^18 entries of 8 KiB blocks allow about 1.7 GB/s, at 48 bytes an entry (12 MiB) when full.
+/// 2^18 entries of 8 KiB blocks allow about 1.7 GB/s, at 48 bytes an entry (12 MiB) when full
+/// (README.md#pn-server-data-packet-list).
 const MAX_DATA_PACKET_LIST: usize = 1 << 18;
 const KICK_ENTRIES_PER_PACKET: usize = MAX_CLIENTS;
 const AUTO_DISCONNECT_GRACE_SECS: u32 = 10;
@@ -98,7 +111,8 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(366 * 24 * 3600);
 const PACING_BURST: Duration = Duration::from_millis(20);
 /// Queueing delay (master RTT above its recent minimum) above which the window shrinks
 /// instead of growing: enough to keep a gigabit bottleneck busy (1.25 MB queued), far below
-/// what a switch, a rate limiter or a receiver's 8 MiB socket buffer holds before dropping.
+/// what a switch, a rate limiter or a receiver's 8 MiB socket buffer holds before dropping
+/// (README.md#pn-server-queueing-delay).
 const QUEUE_DELAY_TARGET_MS: u64 = 10;
 /// The minimum RTT is the lowest of this period and the previous one, so a changed path is
 /// learned within two periods.
@@ -533,7 +547,7 @@ impl ServerSession {
         }
         // A full pending table gives up its oldest record whose JOINACKs are all spent (kept
         // only in case its QCR was lost): otherwise a burst of JOINs that never QCR locks
-        // every real client out for ClientDeadTimeout.
+        // every real client out for ClientDeadTimeout (README.md#pn-server-full-pending-table).
         if self.pending.len() >= self.config.max_clients {
             if let Some(index) = self
                 .pending
@@ -767,7 +781,7 @@ impl ServerSession {
             // (HiODATASeqNo), not from MCTrail, which stays at the first gap until it is
             // repaired. Counting from MCTrail stalls sending for a repair round trip after
             // every loss, which at 5 % loss halves throughput; MCTrail still decides what
-            // the cleanup may drop, so every gap stays repairable.
+            // the cleanup may drop, so every gap stays repairable (README.md#pn-server-window-base).
             let held = ack.hi_odata_seq_no.clamp(ack.odata_seq_no, self.mc_lead);
             if held > self.window_base {
                 let acked = held - self.window_base;
@@ -841,7 +855,8 @@ impl ServerSession {
         // or heavy loss. Random loss on an uncongested link (5 % at a gigabit is a NACK every
         // millisecond or two) would otherwise keep the window at its floor. A NACK without
         // ranges always cuts: it is how a client whose cache is full asks the server to slow
-        // down (MS-WDSMT §3.2.5.12.2), and it shows neither queueing nor loss.
+        // down (MS-WDSMT §3.2.5.12.2), and it shows neither queueing nor loss
+        // (README.md#pn-server-nack).
         if nack.ranges.is_empty()
             || self.delay.queueing_ms > QUEUE_DELAY_TARGET_MS / 2
             || self.master_loss > LOSS_CUT_THRESHOLD

@@ -1,18 +1,39 @@
 //! The session API programs use to download one object, shaped like the Win32 `wdstci.h`
 //! client (WdsTransportClient*): build a [`Request`], [`Session::start`] it with a callback,
-//! release delivered data with [`Session::complete_receive`], then [`Session::wait`],
+//! release delivered data with [`SessionHandle::complete_receive`], then [`Session::wait`],
 //! [`Session::status`], [`Session::cancel`] and [`Session::close`].
+//!
+//! The callback runs on the session's own thread and receives the session's handle with every
+//! event, so a consumer can complete receives (or cancel) from inside it without keeping a
+//! handle of its own.
 //!
 //! Close and cancel are separate: `cancel` stops the transfer (LEAVE with reason CANCELLED) and
 //! the session still completes, with [`TransportError::Cancelled`]; `close` only releases the
 //! handle. A transfer that is still running when its handle is closed goes on to its end, and
 //! its callbacks keep arriving; `SessionComplete` is always the last callback, delivered exactly
 //! once.
+//!
+//! Threads: one driver per session (initiation, then the sans-IO client, the unicast socket it
+//! sends from and the multicast socket it reads data from, and the callback), and one receive
+//! thread for the unicast socket (JOINACK, a unicast KICK).
 
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::wire::mt::KickReason;
+mod driver;
+mod error;
+mod handle;
+mod initiation;
+mod net;
+mod receive;
+mod shared;
+
+pub use crate::proto::{Phase, SessionParams};
+pub use crate::wire::Datagram;
+pub use error::{Internal, NetworkError, OsError, RequestError, SocketAction, TransportError};
+pub use handle::{CompleteError, Session, SessionHandle};
+pub use initiation::initiate;
 
 /// Default server port for unauthenticated session initiation.
 pub const DEFAULT_MSI_PORT: u16 = crate::wire::msi::MSI_PORT;
@@ -60,22 +81,14 @@ impl Default for Timeouts {
     }
 }
 
-/// A session phase, as named in timeout errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Initiation,
-    Join,
-    FirstData,
-    Inactivity,
-}
-
-impl Phase {
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Initiation => "session initiation",
-            Phase::Join => "join",
-            Phase::FirstData => "first data",
-            Phase::Inactivity => "inactivity",
+impl Timeouts {
+    /// The limit of one phase.
+    pub fn of(&self, phase: Phase) -> Duration {
+        match phase {
+            Phase::Initiation => self.initiation,
+            Phase::Join => self.join,
+            Phase::FirstData => self.first_data,
+            Phase::Inactivity => self.inactivity,
         }
     }
 }
@@ -88,8 +101,8 @@ pub struct Request {
     pub namespace: String,
     /// The object (content) name within the namespace.
     pub object: String,
-    /// Delivered bytes the consumer may hold before [`Session::complete_receive`]; when it is
-    /// reached the client stops delivering (back-pressure).
+    /// Delivered bytes the consumer may hold before [`SessionHandle::complete_receive`]; when
+    /// it is reached the client stops delivering (back-pressure).
     pub cache_size: u64,
     pub interface: Option<InterfaceSpec>,
     pub timeouts: Timeouts,
@@ -98,7 +111,7 @@ pub struct Request {
     pub client_name: Option<String>,
     /// Seed for the protocol's random back-offs; from the OS when `None`.
     pub seed: Option<u64>,
-    /// Deliver an [`Event::Trace`] for every packet sent or received.
+    /// Deliver an [`Event::Trace`] for every datagram sent or received.
     pub trace: bool,
 }
 
@@ -123,45 +136,16 @@ impl Request {
     }
 }
 
-/// What the server announced for the session.
+/// What the server announced for the session, and the local address it runs on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
-    pub server: SocketAddr,
-    pub group: SocketAddr,
+    pub params: SessionParams,
+    /// The local address the session's unicast traffic comes from (and JOIN announces).
     pub local_address: IpAddr,
-    pub session_id: u32,
-    pub content_size: u64,
-    pub block_size: u32,
-    pub total_blocks: u64,
 }
 
 /// Counters kept during a session.
 pub use crate::proto::client::ClientStats as Stats;
-
-/// Why a session ended without the whole object.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TransportError {
-    #[error("cancelled")]
-    Cancelled,
-    #[error("timed out during {} after {}", .phase.name(), humantime::format_duration(*.after))]
-    Timeout { phase: Phase, after: Duration },
-    #[error("refused by the server: {message} (0x{code:08X}); check the namespace and object name")]
-    Refused { code: u32, message: String },
-    #[error("kicked by the server (reason {})", .reason.name())]
-    Kicked { reason: KickReason },
-    #[error("network setup failed: {0}")]
-    Network(String),
-    #[error("the server's session description is invalid: {0}")]
-    Protocol(String),
-    #[error(
-        "authenticated initiation (WDS Control Protocol over RPC) is not supported yet; use an unauthenticated namespace"
-    )]
-    AuthNotSupported,
-    #[error("the consumer aborted the session: {0}")]
-    Consumer(String),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
 
 /// A session's status, as `WdsTransportClientQueryStatus` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,31 +155,50 @@ pub enum Status {
     Failure(TransportError),
 }
 
-/// Callback events, in order: `SessionStart` once, then `ReceiveMetadata` (if any),
-/// `ReceiveContents` and `Progress` in any order, then `SessionComplete` exactly once, last.
-#[derive(Debug)]
+/// Callback events, in order: `SessionStart` once, then the others in any order, then
+/// `SessionComplete` exactly once, last.
+#[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
     SessionStart(&'a SessionInfo),
-    ReceiveMetadata(&'a [u8]),
-    /// A block's bytes at their offset in the object. The consumer must call
-    /// [`Session::complete_receive`] with the same offset and length once done with them.
+    /// A block's bytes at their offset in the object. The consumer must release them with
+    /// [`SessionHandle::complete_receive`] once done with them (one call per delivery, or one
+    /// per run of contiguous deliveries).
     ReceiveContents {
         offset: u64,
         data: &'a [u8],
     },
+    /// About four times a second, and once more just before `SessionComplete`.
     Progress(&'a Stats),
-    /// A line worth showing the user (e.g. "became master client"), not an error.
-    Notice(&'a str),
-    /// One decoded packet, sent (`outgoing`) or received, for `--trace`.
+    /// The server admitted this client (JOINACK) under this ClientId.
+    Joined {
+        client_id: u32,
+    },
+    /// The server made this client the master client (it acknowledges data), or stopped.
+    MasterChanged {
+        is_master: bool,
+    },
+    /// The server moved this client to a slower session; the client follows by itself.
+    Demoted {
+        to: &'a SessionParams,
+    },
+    /// The multicast socket got a smaller receive buffer than asked for, so bursts at high
+    /// rates may be dropped (and repaired).
+    ReceiveBufferLimited {
+        granted: usize,
+        requested: usize,
+    },
+    /// A datagram could not be sent; the protocol recovers from lost packets, so this is only
+    /// worth showing.
+    SendFailed {
+        destination: SocketAddr,
+        error: &'a io::Error,
+    },
+    /// A datagram sent (`outgoing`) or received, when [`Request::trace`] is set. Formatting
+    /// the datagram decodes it.
     Trace {
         outgoing: bool,
         peer: SocketAddr,
-        summary: &'a str,
+        datagram: Datagram<'a>,
     },
     SessionComplete(&'a Result<Stats, TransportError>),
 }
-
-mod net;
-mod session;
-mod trace;
-pub use session::{Session, SessionHandle, initiate};

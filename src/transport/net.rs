@@ -6,48 +6,71 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::error::{NetworkError, OsError, RequestError, SocketAction};
 use super::{InterfaceSpec, TransportError};
 
 /// Receive buffer asked for on the multicast socket: room for a few hundred large datagrams
 /// while the protocol thread is busy.
 pub(crate) const RECV_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 
-/// Parses `HOST`, `HOST:PORT`, `IPv6`, or `[IPv6]:PORT` and resolves it.
-pub(crate) fn resolve_server(
-    server: &str,
-    default_port: u16,
-) -> Result<SocketAddr, TransportError> {
+/// Checks the form of `HOST`, `HOST:PORT`, `IPv6` or `[IPv6]:PORT` without resolving it.
+pub(crate) fn check_server_syntax(server: &str) -> Result<(), RequestError> {
+    split_server(server, 0).map(|_| ())
+}
+
+/// The server as an address, or as a `host:port` string still to be resolved.
+enum ServerName {
+    Address(SocketAddr),
+    Host(String),
+}
+
+fn split_server(server: &str, default_port: u16) -> Result<ServerName, RequestError> {
     let server = server.trim();
     if server.is_empty() {
-        return Err(TransportError::Network(
-            "no server given; pass --server HOST[:PORT]".into(),
-        ));
+        return Err(RequestError::NoServer);
     }
     if let Ok(addr) = server.parse::<SocketAddr>() {
-        return Ok(addr);
+        return Ok(ServerName::Address(addr));
     }
     if let Ok(ip) = server
         .trim_start_matches('[')
         .trim_end_matches(']')
         .parse::<IpAddr>()
     {
-        return Ok(SocketAddr::new(ip, default_port));
+        return Ok(ServerName::Address(SocketAddr::new(ip, default_port)));
     }
-    let with_port = match server.rsplit_once(':') {
-        Some((_, port)) if port.parse::<u16>().is_ok() => server.to_string(),
-        Some((_, port)) => {
-            return Err(TransportError::Network(format!(
-                "server {server:?} has an invalid port {port:?}; use HOST:PORT with a port from 1 to 65535"
-            )));
+    match server.rsplit_once(':') {
+        Some(("", _)) => Err(RequestError::NoServer),
+        Some((host, port)) if port.parse::<u16>().is_ok_and(|p| p > 0) && !host.is_empty() => {
+            Ok(ServerName::Host(server.to_string()))
         }
-        None => format!("{server}:{default_port}"),
+        Some((_, port)) => Err(RequestError::BadPort {
+            server: server.to_string(),
+            port: port.to_string(),
+        }),
+        None => Ok(ServerName::Host(format!("{server}:{default_port}"))),
+    }
+}
+
+/// Parses the server (see [`check_server_syntax`]) and resolves it.
+pub(crate) fn resolve_server(
+    server: &str,
+    default_port: u16,
+) -> Result<SocketAddr, TransportError> {
+    let with_port = match split_server(server, default_port)? {
+        ServerName::Address(addr) => return Ok(addr),
+        ServerName::Host(with_port) => with_port,
     };
+    let server = server.trim().to_string();
     let mut addrs = with_port
         .to_socket_addrs()
-        .map_err(|e| TransportError::Network(format!("cannot resolve server {server:?}: {e}")))?;
+        .map_err(|e| NetworkError::Resolve {
+            server: server.clone(),
+            error: OsError::from(e),
+        })?;
     addrs
         .next()
-        .ok_or_else(|| TransportError::Network(format!("server {server:?} resolves to no address")))
+        .ok_or_else(|| NetworkError::NoAddress { server }.into())
 }
 
 /// The local interface a session uses.
@@ -77,30 +100,28 @@ pub(crate) fn choose_interface(
     let address = match spec {
         Some(InterfaceSpec::Address(ip)) => {
             if !all.iter().any(|i| i.ip() == *ip) && !ip.is_unspecified() {
-                return Err(TransportError::Network(format!(
-                    "no local interface has address {ip}; pick one that `{}` lists",
-                    if cfg!(windows) { "ipconfig" } else { "ip addr" }
-                )));
+                return Err(NetworkError::NoInterfaceAddress { address: *ip }.into());
             }
             *ip
         }
         Some(InterfaceSpec::Name(name)) => {
             let mut candidates = all.iter().filter(|i| has_name(i, name)).peekable();
             if candidates.peek().is_none() {
-                let known: Vec<&str> = all.iter().map(|i| i.name.as_str()).collect();
-                return Err(TransportError::Network(format!(
-                    "no such interface {name:?}; known interfaces: {}",
-                    dedup(known).join(", ")
-                )));
+                let mut known: Vec<String> = all.iter().map(|i| i.name.clone()).collect();
+                known.sort_unstable();
+                known.dedup();
+                return Err(NetworkError::NoSuchInterface {
+                    name: name.clone(),
+                    known,
+                }
+                .into());
             }
             candidates
                 .find(|i| i.ip().is_ipv4() == server.is_ipv4())
                 .map(|i| i.ip())
-                .ok_or_else(|| {
-                    TransportError::Network(format!(
-                        "interface {name:?} has no {} address to reach server {server}",
-                        if server.is_ipv4() { "IPv4" } else { "IPv6" }
-                    ))
+                .ok_or_else(|| NetworkError::NoFamilyAddress {
+                    name: name.clone(),
+                    server,
                 })?
         }
         None => route_to(server)?,
@@ -146,12 +167,6 @@ fn has_name(interface: &if_addrs::Interface, name: &str) -> bool {
     interface.name == name
 }
 
-fn dedup(mut names: Vec<&str>) -> Vec<&str> {
-    names.sort_unstable();
-    names.dedup();
-    names
-}
-
 fn route_to(server: SocketAddr) -> Result<IpAddr, TransportError> {
     let any: SocketAddr = if server.is_ipv4() {
         (Ipv4Addr::UNSPECIFIED, 0).into()
@@ -161,25 +176,43 @@ fn route_to(server: SocketAddr) -> Result<IpAddr, TransportError> {
     let probe = UdpSocket::bind(any)
         .and_then(|s| s.connect(server).map(|_| s))
         .and_then(|s| s.local_addr())
-        .map_err(|e| {
-            TransportError::Network(format!(
-                "no route to server {server}: {e}; choose an interface with --interface"
-            ))
+        .map_err(|e| NetworkError::NoRoute {
+            server,
+            error: OsError::from(e),
         })?;
     Ok(probe.ip())
 }
 
 /// The unicast socket: initiation, then every client packet (JOINACK comes back to it).
 pub(crate) fn unicast_socket(local: IpAddr) -> Result<UdpSocket, TransportError> {
-    UdpSocket::bind(SocketAddr::new(local, 0))
-        .map_err(|e| TransportError::Network(format!("cannot bind a UDP socket on {local}: {e}")))
+    UdpSocket::bind(SocketAddr::new(local, 0)).map_err(|e| {
+        NetworkError::Socket {
+            action: SocketAction::BindUnicast(local),
+            error: OsError::from(e),
+        }
+        .into()
+    })
+}
+
+/// Sets a socket's read timeout (how receive loops notice a stop request).
+pub(crate) fn set_read_timeout(
+    socket: &UdpSocket,
+    timeout: Duration,
+) -> Result<(), TransportError> {
+    socket.set_read_timeout(Some(timeout)).map_err(|e| {
+        NetworkError::Socket {
+            action: SocketAction::SetTimeout,
+            error: OsError::from(e),
+        }
+        .into()
+    })
 }
 
 /// A joined multicast socket.
 pub(crate) struct MulticastSocket {
     pub socket: UdpSocket,
-    /// Said once to the user: the receive buffer is smaller than asked.
-    pub warning: Option<String>,
+    /// The receive buffer granted, when smaller than asked for.
+    pub limited_buffer: Option<usize>,
     /// The kernel may hand several datagrams over as one buffer (UDP GRO; see [`enable_gro`]).
     pub gro: bool,
 }
@@ -192,8 +225,12 @@ pub(crate) fn multicast_socket(
     group: SocketAddr,
     iface: &LocalInterface,
 ) -> Result<MulticastSocket, TransportError> {
-    let fail = |what: &str, e: io::Error| {
-        TransportError::Network(format!("cannot {what} for group {group}: {e}"))
+    let fail = |action: SocketAction, e: io::Error| -> TransportError {
+        NetworkError::Socket {
+            action,
+            error: OsError::from(e),
+        }
+        .into()
     };
     let domain = if group.is_ipv4() {
         Domain::IPV4
@@ -201,15 +238,15 @@ pub(crate) fn multicast_socket(
         Domain::IPV6
     };
     let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))
-        .map_err(|e| fail("create a socket", e))?;
+        .map_err(|e| fail(SocketAction::CreateMulticast { group }, e))?;
     socket
         .set_reuse_address(true)
-        .map_err(|e| fail("set SO_REUSEADDR", e))?;
+        .map_err(|e| fail(SocketAction::SetReuse { group }, e))?;
     #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
     socket
         .set_reuse_port(true)
-        .map_err(|e| fail("set SO_REUSEPORT", e))?;
-    let warning = set_receive_buffer(&socket, RECV_BUFFER_BYTES);
+        .map_err(|e| fail(SocketAction::SetReuse { group }, e))?;
+    let limited_buffer = set_receive_buffer(&socket, RECV_BUFFER_BYTES);
     let bind_ip = if cfg!(windows) {
         match group {
             SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -221,11 +258,12 @@ pub(crate) fn multicast_socket(
     let bind = SocketAddr::new(bind_ip, group.port());
     socket
         .bind(&bind.into())
-        .map_err(|e| fail(&format!("bind {bind}"), e))?;
+        .map_err(|e| fail(SocketAction::BindGroup { group, bind }, e))?;
+    let join = |interface: String| SocketAction::JoinGroup { group, interface };
     match (group.ip(), iface.address) {
         (IpAddr::V4(g), IpAddr::V4(local)) => socket
             .join_multicast_v4(&g, &local)
-            .map_err(|e| fail(&format!("join on interface {local}"), e))?,
+            .map_err(|e| fail(join(local.to_string()), e))?,
         (IpAddr::V4(g), IpAddr::V6(_)) => {
             let local = address_in_family(iface, true)
                 .and_then(|ip| match ip {
@@ -235,16 +273,16 @@ pub(crate) fn multicast_socket(
                 .unwrap_or(Ipv4Addr::UNSPECIFIED);
             socket
                 .join_multicast_v4(&g, &local)
-                .map_err(|e| fail(&format!("join on interface {local}"), e))?
+                .map_err(|e| fail(join(local.to_string()), e))?
         }
         (IpAddr::V6(g), _) => socket
             .join_multicast_v6(&g, iface.index)
-            .map_err(|e| fail(&format!("join on interface index {}", iface.index), e))?,
+            .map_err(|e| fail(join(format!("index {}", iface.index)), e))?,
     }
     let gro = enable_gro(&socket);
     Ok(MulticastSocket {
         socket: socket.into(),
-        warning,
+        limited_buffer,
         gro,
     })
 }
@@ -276,8 +314,8 @@ fn enable_gro(_socket: &Socket) -> bool {
     false
 }
 
-/// Raises SO_RCVBUF; returns a warning when the system grants less than asked.
-fn set_receive_buffer(socket: &Socket, bytes: usize) -> Option<String> {
+/// Raises SO_RCVBUF; returns the usable size when the system grants less than asked.
+fn set_receive_buffer(socket: &Socket, bytes: usize) -> Option<usize> {
     let _ = socket.set_recv_buffer_size(bytes);
     let granted = socket.recv_buffer_size().unwrap_or(0);
     // Linux reports twice the usable size it granted.
@@ -286,13 +324,7 @@ fn set_receive_buffer(socket: &Socket, bytes: usize) -> Option<String> {
     } else {
         granted
     };
-    (usable < bytes).then(|| {
-        format!(
-            "receive buffer is {} KiB, less than the {} KiB asked for; raise net.core.rmem_max to avoid drops at high rates",
-            usable / 1024,
-            bytes / 1024
-        )
-    })
+    (usable < bytes).then_some(usable)
 }
 
 /// Read timeout used by receive threads so that they notice a stop request.

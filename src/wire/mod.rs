@@ -13,5 +13,7 @@ pub mod msi;
 pub mod mt;
 
 mod codec;
+mod display;
 
 pub use codec::{DecodeError, DecodeErrorKind};
+pub use display::Datagram;

@@ -145,7 +145,8 @@ pub struct MsiReply {
 pub enum MsiPacket {
     Request(MsiRequest),
     Reply(MsiReply),
-    /// A reply carrying `WDSMCSE_OPT_ERROR` (§2.2.2.3).
+    /// A reply carrying `WDSMCSE_OPT_ERROR` (§2.2.2.3), sent with the reply opcode
+    /// (README.md#pn-server-udp-error-reply).
     Error {
         code: u32,
     },

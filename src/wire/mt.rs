@@ -550,7 +550,7 @@ fn write_options(out: &mut Vec<u8>, options: &[(u16, &[u8])]) {
 
 /// The longest prefix of `name` that fits JOIN's ClientName beside its NUL (15 UTF-16 code
 /// units), cut at a character boundary so that no surrogate pair is split. A NUL inside the
-/// name ends it, as it would for the receiver.
+/// name ends it, as it would for the receiver (README.md#pn-client-join-name).
 pub fn client_name_prefix(name: &str) -> &str {
     let mut units = 0;
     for (at, c) in name.char_indices() {

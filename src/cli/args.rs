@@ -1,0 +1,215 @@
+//! The command-line definitions (clap derive): every subcommand's arguments, with their help
+//! texts. Values are parsed by the functions in `units` and `values`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use wdsmc::transport::InterfaceSpec;
+
+use super::exit;
+use super::units;
+use super::values::{
+    parse_block_size, parse_cidr, parse_interface, parse_namespace, parse_port_range, parse_sha256,
+};
+
+/// Downloads files from Windows Deployment Services (WDS) multicast namespaces, and serves
+/// folders as WDS-compatible multicast namespaces.
+#[derive(Debug, Parser)]
+#[command(name = "wdsmc", version, after_help = exit::exit_code_help(), propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Download one or more objects from a WDS multicast namespace.
+    #[command(after_help = exit::exit_code_help())]
+    Get(GetArgs),
+    /// Ask the server to set up a session and print its description, without downloading.
+    #[command(after_help = exit::exit_code_help())]
+    Info(InfoArgs),
+    /// Serve folders as multicast namespaces (reference server).
+    #[command(after_help = exit::exit_code_help())]
+    Serve(ServeArgs),
+    /// Serve a random file on loopback and download it with several clients at once.
+    #[command(after_help = exit::exit_code_help())]
+    Demo(DemoArgs),
+    /// Write the shell completions or man pages (for packaging; they are committed).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+/// How progress is shown on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// A progress bar when stderr is a terminal, nothing otherwise.
+    Auto,
+    /// A progress bar; plain lines when stderr is not a terminal.
+    Bar,
+    /// One plain line about every 2 seconds.
+    Plain,
+    /// JSON lines (schema wdsmc.progress/1).
+    Json,
+    /// No progress output.
+    None,
+}
+
+/// Where the server is and which object to ask for.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// WDS server, as HOST or HOST:PORT (default port 5041).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub server: String,
+    /// Multicast namespace on the server.
+    #[arg(long, value_name = "NAME")]
+    pub namespace: String,
+    /// Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0).
+    #[arg(long, value_name = "ADDR|IFNAME", value_parser = parse_interface)]
+    pub interface: Option<InterfaceSpec>,
+    /// Limit for session start: initiation, join and first data each [e.g. 30s, 2m].
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub start_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Object (content) to download; repeat to download several at once.
+    #[arg(long, visible_alias = "content", value_name = "NAME", required = true)]
+    pub object: Vec<String>,
+    /// Output file, or `-` for stdout; a folder when several objects are given. Default: the
+    /// object's file name in the current folder.
+    #[arg(short, long, value_name = "PATH|-")]
+    pub output: Option<PathBuf>,
+    /// Give up after this long without data from the server [e.g. 30s].
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Progress display on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto, value_name = "MODE")]
+    pub progress: ProgressMode,
+    /// No start and summary lines, no progress.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// More detail: notices and full statistics; twice: every packet on stderr.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Keep the partial file when the download fails or is cancelled.
+    #[arg(long)]
+    pub keep_partial: bool,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
+    /// Expected SHA-256 of the object (64 hex digits); a mismatch deletes the file (exit 8).
+    #[arg(long, value_name = "HEX", value_parser = parse_sha256)]
+    pub sha256: Option<[u8; 32]>,
+    /// Write one line per packet sent or received to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Received data held in memory before it is written [e.g. 32MiB, 512k, 1G].
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size, default_value = "32MiB")]
+    pub cache_size: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Object (content) to describe.
+    #[arg(long, visible_alias = "content", value_name = "NAME")]
+    pub object: String,
+    /// Print the description as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Namespace to serve, as NAME=DIR; repeat for several.
+    #[arg(long, value_name = "NAME=DIR", required = true, value_parser = parse_namespace)]
+    pub namespace: Vec<(String, PathBuf)>,
+    /// Address to listen and send multicast on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub listen: IpAddr,
+    /// UDP port for session initiation requests.
+    #[arg(long, value_name = "PORT", default_value_t = wdsmc::transport::DEFAULT_MSI_PORT)]
+    pub msi_port: u16,
+    /// Multicast groups given to sessions, as a CIDR block (IPv4 or IPv6).
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    pub group_range: Option<(IpAddr, u8)>,
+    /// UDP ports given to sessions, inclusive.
+    #[arg(long, value_name = "LOW-HIGH", value_parser = parse_port_range)]
+    pub port_range: Option<(u16, u16)>,
+    /// Block size in bytes [e.g. 8192, 16k].
+    #[arg(long, value_name = "BYTES", value_parser = parse_block_size)]
+    pub block_size: Option<u32>,
+    /// Cap each session's data rate [e.g. 100MiB/s, 10M].
+    #[arg(long, value_name = "RATE", value_parser = units::parse_rate)]
+    pub max_rate: Option<u64>,
+    /// Kick clients whose progress stays below RATE.
+    #[arg(long, value_name = "RATE", value_parser = units::parse_rate)]
+    pub auto_disconnect_below: Option<u64>,
+    /// Multicast TTL (hop limit).
+    #[arg(long, value_name = "N")]
+    pub ttl: Option<u32>,
+    /// Log lines as human text or JSON.
+    #[arg(long, value_enum, default_value_t = LogFormatArg::Human, value_name = "FORMAT")]
+    pub log_format: LogFormatArg,
+    /// End a session after this long without any client packet.
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub session_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Size of the random file to serve.
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size, default_value = "16MiB")]
+    pub size: u64,
+    /// Number of clients downloading at once.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub clients: u32,
+    /// Progress display on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto, value_name = "MODE")]
+    pub progress: ProgressMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GeneratedAsset {
+    /// bash, zsh, fish, PowerShell and elvish completions.
+    Completions,
+    /// One man page per command.
+    Man,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    /// What to write.
+    #[arg(value_enum)]
+    pub what: GeneratedAsset,
+    /// Folder to write into.
+    pub dir: PathBuf,
+}
+
+/// The full clap command, for completions and man pages.
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_is_consistent() {
+        command().debug_assert();
+    }
+}
