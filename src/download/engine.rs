@@ -28,11 +28,16 @@ use crate::transport::{Event, Request, Session, SessionHandle, Stats, Status, Tr
 /// How often the writer thread looks at a pending cancel while no message arrives.
 const WRITER_TICK: Duration = Duration::from_millis(100);
 
-/// Runs queued between the session's callback and the writer thread (stream outputs): enough
-/// for a full cache of 4 KiB blocks, so a transport that respects the cache limit never makes
-/// its callback wait; the bound only matters if it does not.
-fn writer_queue(cache_size: u64) -> usize {
-    (cache_size / 4096).clamp(256, 65_536) as usize
+/// Messages queued between the session's callback and the writer thread. A stream's runs:
+/// enough for a full cache of 4 KiB blocks, so a transport that respects the cache limit never
+/// makes its callback wait; the bound only matters if it does not. A file's writes happen on
+/// the session's thread, so only a few control messages travel (the channel allocates every
+/// slot up front).
+fn writer_queue(sink: &Sink, cache_size: u64) -> usize {
+    match sink {
+        Sink::Stream(_) => (cache_size / 4096).clamp(256, 65_536) as usize,
+        Sink::File(_) => 16,
+    }
 }
 
 /// A running (or finished) download. Dropping it is the same as [`Download::close`].
@@ -78,12 +83,15 @@ enum ToWriter {
         bytes: Vec<u8>,
     },
     /// A direct write failed; the session is being aborted.
-    Failed(DownloadError),
-    Done {
-        result: Result<Stats, TransportError>,
-        last_stats: Option<Stats>,
-        started: Option<Instant>,
-    },
+    Failed(Box<DownloadError>),
+    /// Boxed: the channel's slots are all as large as its largest message.
+    Done(Box<Done>),
+}
+
+struct Done {
+    result: Result<Stats, TransportError>,
+    last_stats: Option<Stats>,
+    started: Option<Instant>,
 }
 
 impl Download {
@@ -104,7 +112,7 @@ impl Download {
             on_event: Mutex::new(on_event),
             finished: AtomicBool::new(false),
         });
-        let (to_writer, from_session) = mpsc::sync_channel(writer_queue(request.cache_size));
+        let (to_writer, from_session) = mpsc::sync_channel(writer_queue(&sink, request.cache_size));
         let writer = match &sink {
             Sink::File(partial) => Some(DirectFile {
                 file: partial.writer().map_err(|error| DownloadError::Size {
@@ -269,7 +277,7 @@ impl DataPath {
         if let Some(file) = &mut self.direct {
             file.failed = true;
         }
-        let _ = self.to_writer.send(ToWriter::Failed(error));
+        let _ = self.to_writer.send(ToWriter::Failed(Box::new(error)));
         handle.abort();
     }
 }
@@ -301,11 +309,11 @@ where
         }
         Event::SessionComplete(result) => {
             data.flush(handle);
-            let _ = data.to_writer.send(ToWriter::Done {
+            let _ = data.to_writer.send(ToWriter::Done(Box::new(Done {
                 result: result.clone(),
                 last_stats: last_stats.take(),
                 started,
-            });
+            })));
         }
         _ => reporter.report(DownloadEvent::Transport(event)),
     }
@@ -373,13 +381,14 @@ impl<F: FnMut(DownloadEvent<'_>) + Send + 'static> Writer<F> {
                     }
                 }
                 Ok(ToWriter::Failed(e)) => {
-                    output_error.get_or_insert(e);
+                    output_error.get_or_insert(*e);
                 }
-                Ok(ToWriter::Done {
-                    result,
-                    last_stats,
-                    started,
-                }) => {
+                Ok(ToWriter::Done(done)) => {
+                    let Done {
+                        result,
+                        last_stats,
+                        started,
+                    } = *done;
                     let stats = match &result {
                         Ok(stats) => Some(stats.clone()),
                         Err(_) => last_stats,

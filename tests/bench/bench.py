@@ -11,7 +11,10 @@ Knobs (environment): SIZE (default 1G), BIG_SIZE (8G; 0 skips the large-object R
 NET_SIZE (256M), RECEIVERS (20), NET_MTU (9000), BLOCK_SIZE (server default if unset),
 PROFILES (default "loopback,netem"), WORK (scratch folder), TOOLS (default
 "wdsmc,udpcast,uftp,ceiling,ceiling-gso"), REPEAT (3: every measurement is run this often and the
-median run is reported, since a shared 2-vCPU machine varies by a quarter run to run).
+median run is reported, since a shared 2-vCPU machine varies by a quarter run to run),
+BASELINE (path to another wdsmc binary, e.g. one built from the previous commit: its runs
+alternate with this build's in the loopback profile and get their own row, so a change is
+compared with what it replaces under the same machine conditions).
 """
 
 import hashlib
@@ -25,6 +28,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WDSMC = os.path.join(ROOT, "target/release/wdsmc")
+BASELINE = os.environ.get("BASELINE", "")
 BLAST = os.path.join(ROOT, "target/release/examples/mcast_blast")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MB = 1e6
@@ -233,8 +237,8 @@ def finish(res, size, start, first, done, recv_cpu, send_cpu, out_path, want_sha
 # --------------------------------------------------------------------------- loopback
 
 
-def server_cmd(src_dir, listen, groups, msi_port=5041):
-    cmd = [WDSMC, "serve", "--namespace", f"bench={src_dir}", "--listen", listen,
+def server_cmd(src_dir, listen, groups, msi_port=5041, binary=WDSMC):
+    cmd = [binary, "serve", "--namespace", f"bench={src_dir}", "--listen", listen,
            "--msi-port", str(msi_port), "--group-range", groups]
     if BLOCK_SIZE:
         cmd += ["--block-size", BLOCK_SIZE]
@@ -249,24 +253,26 @@ def start_server(cmd, logfile, netns=None):
     return server
 
 
-def get_cmd(server, out, iface, netns=None):
-    cmd = [WDSMC, "get", "--server", server, "--namespace", "bench", "--object", "in.bin",
+def get_cmd(server, out, iface, netns=None, binary=WDSMC):
+    cmd = [binary, "get", "--server", server, "--namespace", "bench", "--object", "in.bin",
            "--interface", iface, "-o", out, "--progress", "none", "-q", "--force"]
     if netns:
         cmd = ["ip", "netns", "exec", netns] + cmd
     return cmd
 
 
-def run_wdsmc(work, src, want_sha, size, label="wdsmc"):
+def run_wdsmc(work, src, want_sha, size, label="wdsmc", binary=WDSMC):
     res = Result(label)
     out_dir = fresh_dir(os.path.join(work, "out-wdsmc"))
-    server = start_server(server_cmd(os.path.dirname(src), "127.0.0.1", "239.255.80.0/24"),
+    server = start_server(server_cmd(os.path.dirname(src), "127.0.0.1", "239.255.80.0/24",
+                                     binary=binary),
                           os.path.join(work, "serve.log"))
     try:
         # A first, untimed transfer would warm the page cache like the other tools' runs.
         cpu0 = proc_cpu(server.pid)
         probe = FirstByte(out_dir)
-        get = Child(get_cmd("127.0.0.1", os.path.join(out_dir, "in.bin"), "127.0.0.1"),
+        get = Child(get_cmd("127.0.0.1", os.path.join(out_dir, "in.bin"), "127.0.0.1",
+                            binary=binary),
                     stderr=open(os.path.join(work, "get.log"), "w"))
         get.wait(timeout=600)
         first = probe.done()
@@ -408,6 +414,8 @@ def profile_loopback(work):
     datagram = block + WDSMC_DATA_OVERHEAD
     runners = {
         "wdsmc": lambda: run_wdsmc(work, src, want, SIZE),
+        "wdsmc-baseline": lambda: run_wdsmc(work, src, want, SIZE, label="wdsmc (baseline)",
+                                            binary=BASELINE),
         "udpcast": lambda: run_udpcast(work, src, want, SIZE),
         "uftp": lambda: run_uftp(work, src, want, SIZE),
         "ceiling": lambda: run_ceiling(work, SIZE, datagram),
@@ -416,12 +424,15 @@ def profile_loopback(work):
     for tool in TOOLS:
         if tool not in runners:
             continue
-        runs = []
+        # The baseline's runs alternate with this build's, so both see the same machine.
+        group = [tool, "wdsmc-baseline"] if tool == "wdsmc" and BASELINE else [tool]
+        runs = {name: [] for name in group}
         for i in range(REPEAT):
-            log(f"--- {tool} (run {i + 1} of {REPEAT})")
-            runs.append(runners[tool]())
-            log(table(runs[-1:]))
-        results.append(median_run(runs))
+            for name in group:
+                log(f"--- {name} (run {i + 1} of {REPEAT})")
+                runs[name].append(runners[name]())
+                log(table(runs[name][-1:]))
+        results.extend(median_run(runs[name]) for name in group)
     shutil.rmtree(src_dir, ignore_errors=True)
     return results, datagram
 
