@@ -13,7 +13,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use sim::link::LinkModel;
-use sim::{ClientPlan, Scenario};
+use sim::{ClientPlan, Scenario, SimSecurity};
 use wdsmc::proto::client::ClientOutcome;
 
 fn lossy_link(rng: &mut SmallRng, loss: f64) -> LinkModel {
@@ -70,6 +70,12 @@ fn scenario(seed: u64) -> Scenario {
     }
     Scenario {
         seed,
+        // From the seed alone, so the other draws (and every seed's scenario) stay as they were.
+        security: match seed % 40 {
+            7 => SimSecurity::Sign,
+            s if s % 4 == 3 => SimSecurity::Hash,
+            _ => SimSecurity::Checksum,
+        },
         content_size,
         block_size,
         clients,
@@ -150,6 +156,7 @@ fn replay() {
 fn lossless_single_client_finishes_without_stalls() {
     let scenario = Scenario {
         seed: 7,
+        security: SimSecurity::Checksum,
         content_size: 1_000_000,
         block_size: 4096,
         clients: vec![ClientPlan {

@@ -307,6 +307,39 @@ proptest! {
         let _ = MsiPacket::decode(&bytes);
         let _ = MaPacket::decode(&bytes);
         let _ = Packet::decode(&bytes);
+        let _ = wdsmc::wire::mt::covered(&bytes);
+    }
+
+    /// Key blobs from an initiation reply: any bytes, and bytes behind each known header.
+    #[test]
+    fn key_blob_decoders_never_panic(
+        header in prop::sample::select(vec![
+            vec![], vec![0x08, 0x02, 0, 0], vec![0x06, 0x02, 0, 0, 0, 0x24, 0, 0, b'R', b'S', b'A', b'1'],
+            b"RSA1".to_vec(),
+        ]),
+        rest in vec(any::<u8>(), 0..700),
+        sec_mode: u32,
+    ) {
+        let blob = [header, rest].concat();
+        let _ = wdsmc::wire::security::SymKey::decode(&blob);
+        let _ = wdsmc::wire::security::decode_sign_key(&blob);
+        let _ = wdsmc::wire::security::SecModes::from_u32(sec_mode);
+        let _ = wdsmc::wire::security::SessionSecurity::from_reply(
+            Some(sec_mode), Some(&blob), Some(&blob), Some(sec_mode));
+    }
+
+    /// HASH and SIGN headers of any length decode (their data is checked by the proto
+    /// layer) and the covered bytes are what follows the header.
+    #[test]
+    fn hash_and_sign_headers_decode_with_any_data(kind in 1u8..=2, data in vec(any::<u8>(), 0..300)) {
+        let mut bytes = vec![b'W', b'D', kind];
+        bytes.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        bytes.extend_from_slice(&data);
+        let covered = [0, 0, 0, 1, 0x0B, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 3, 1];
+        bytes.extend_from_slice(&covered);
+        let packet = Packet::decode(&bytes).expect("a LEAVE behind any HASH/SIGN data");
+        prop_assert_eq!(packet.security.kind() as u8, kind);
+        prop_assert_eq!(wdsmc::wire::mt::covered(&bytes), &covered[..]);
     }
 
     /// Arbitrary bodies behind a valid header and checksum reach every body decoder.

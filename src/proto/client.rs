@@ -32,6 +32,7 @@ use super::{SessionParams, SmallRng, millis_since, random_millis};
 use crate::wire::DecodeErrorKind;
 use crate::wire::ma::{self, MaPacket};
 use crate::wire::mt::{self, Body, KickReason, LeaveReason, Packet, Security, SeqRange};
+use crate::wire::security::{Check, Protect, SessionSecurity};
 
 /// JoinInterval (§3.2.1.2): JOIN is re-sent this often until a JOINACK arrives.
 pub const JOIN_INTERVAL: Duration = Duration::from_millis(500);
@@ -65,6 +66,9 @@ const MAX_CLIENT_NAME_UNITS: usize = 15;
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     pub params: SessionParams,
+    /// The security modes and keys from the initiation reply (the checksum both ways for a
+    /// UDP-initiated session).
+    pub security: SessionSecurity,
     pub client_name: String,
     pub local_ip: IpAddr,
     pub mac_address: Vec<u8>,
@@ -322,14 +326,15 @@ struct PendingAck {
 }
 
 impl PendingAck {
-    fn encode_into(&self, buf: &mut Vec<u8>) {
+    fn encode_into(&self, buf: &mut Vec<u8>, protect: &Protect) {
         Packet {
-            security: Security::Checksum,
+            // Replaced by the header `protect` makes.
+            security: Security::None,
             session_id: self.session_id,
             sender_time: self.sender_time,
             body: Body::Ack(self.ack),
         }
-        .encode_into(buf);
+        .encode_protected(buf, protect);
     }
 }
 
@@ -340,6 +345,9 @@ pub struct Client {
     epoch: Instant,
     rng: SmallRng,
     mt: Transport,
+    /// The security header this client puts on its packets, and what the server's must carry.
+    protect: Protect,
+    check: Check,
     /// None when the session description is inconsistent: no block can then be accepted.
     blocks: Option<BlockBitmap>,
     /// CurrentAppCacheSize (§3.2.1.3).
@@ -370,11 +378,15 @@ impl Client {
             content_size: params.content_size,
             ..ClientStats::default()
         };
+        let protect = config.security.client_protect();
+        let check = config.security.client_check();
         let mut client = Self {
             config,
             epoch: now,
             rng,
             mt: Transport::new(),
+            protect,
+            check,
             blocks,
             current_cache: 0,
             transmit: VecDeque::new(),
@@ -432,8 +444,7 @@ impl Client {
             return Some(to);
         }
         let ack = self.pending_ack.take()?;
-        buf.clear();
-        ack.encode_into(buf);
+        ack.encode_into(buf, &self.protect);
         Some(ack.to)
     }
 
@@ -524,11 +535,15 @@ impl Client {
                 return None;
             }
         };
-        // §3.2.5.2: UDP-initiated sessions run CHECKSUM in both directions.
-        if packet.security != Security::Checksum
+        // §3.2.5.2: the header must be the server's mode and prove the packet.
+        if packet.security.kind() != self.check.kind()
             || packet.session_id != self.config.params.session_id
         {
             self.stats.other_drops += 1;
+            return None;
+        }
+        if !self.check.accepts(&packet.security, mt::covered(bytes)) {
+            self.stats.checksum_drops += 1;
             return None;
         }
         let sender_time = packet.sender_time;
@@ -1030,27 +1045,27 @@ impl Client {
             user_sid: self.config.user_sid.as_deref(),
             capabilities: Some(&[mt::CAP_MULTISTREAM]),
         };
-        let packet = Packet {
-            security: Security::Checksum,
-            session_id: self.config.params.session_id,
-            sender_time: millis_since(self.epoch, now),
-            body: Body::Join(join),
-        };
-        let mut bytes = Vec::new();
-        packet.encode_into(&mut bytes);
+        let bytes = self.encode(self.config.params.session_id, now, Body::Join(join));
         self.queue(bytes, self.config.params.server);
     }
 
-    /// Encodes a packet of the current session for the server.
-    fn send(&mut self, now: Instant, body: Body<'_>) {
+    /// A packet with this client's security header.
+    fn encode(&self, session_id: u32, now: Instant, body: Body<'_>) -> Vec<u8> {
         let packet = Packet {
-            security: Security::Checksum,
-            session_id: self.config.params.session_id,
+            // Replaced by the header `protect` makes.
+            security: Security::None,
+            session_id,
             sender_time: millis_since(self.epoch, now),
             body,
         };
         let mut bytes = Vec::new();
-        packet.encode_into(&mut bytes);
+        packet.encode_protected(&mut bytes, &self.protect);
+        bytes
+    }
+
+    /// Encodes a packet of the current session for the server.
+    fn send(&mut self, now: Instant, body: Body<'_>) {
+        let bytes = self.encode(self.config.params.session_id, now, body);
         self.queue(bytes, self.config.params.server);
     }
 
@@ -1058,7 +1073,7 @@ impl Client {
         // A pending ACK keeps its place before anything queued after it.
         if let Some(ack) = self.pending_ack.take() {
             let mut ack_bytes = Vec::new();
-            ack.encode_into(&mut ack_bytes);
+            ack.encode_into(&mut ack_bytes, &self.protect);
             self.push_transmit(ack_bytes, ack.to);
         }
         self.push_transmit(bytes, to);
@@ -1117,17 +1132,11 @@ impl Client {
     }
 
     fn send_leave(&mut self, now: Instant, leave: &PendingLeave) {
-        let packet = Packet {
-            security: Security::Checksum,
-            session_id: leave.session_id,
-            sender_time: millis_since(self.epoch, now),
-            body: Body::Leave(mt::Leave {
-                client_id: leave.client_id,
-                reason: leave.reason,
-            }),
-        };
-        let mut bytes = Vec::new();
-        packet.encode_into(&mut bytes);
+        let body = Body::Leave(mt::Leave {
+            client_id: leave.client_id,
+            reason: leave.reason,
+        });
+        let bytes = self.encode(leave.session_id, now, body);
         self.queue(bytes, leave.server);
     }
 
@@ -1195,6 +1204,7 @@ mod tests {
     fn config(content_size: u64) -> ClientConfig {
         ClientConfig {
             params: params(content_size),
+            security: crate::wire::security::SessionSecurity::checksum(),
             client_name: "A-VERY-LONG-MACHINE-NAME".into(),
             local_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             mac_address: vec![0, 0x15, 0x5d, 1, 2, 3],
@@ -1422,6 +1432,65 @@ mod tests {
         assert_eq!(decode(&sent[0]).sender_time, 500);
         h.advance(Duration::from_millis(500));
         assert_eq!(opcodes(&h.sent()), [mt::OpCode::Join]);
+    }
+
+    /// HASH both ways: the client's packets carry the HMAC, and a server packet is accepted
+    /// only with the right kind of header and a MAC that proves it.
+    #[test]
+    fn hash_mode_signs_outgoing_and_checks_incoming() {
+        use crate::wire::mt::SecurityType;
+        use crate::wire::security::{HashAlg, HmacKey, SecModes};
+        let key = HmacKey::new(b"session key", HashAlg::Sha256).unwrap();
+        let mut config = config(1000);
+        config.security = SessionSecurity {
+            modes: SecModes {
+                client: SecurityType::Hash,
+                server: SecurityType::Hash,
+            },
+            hmac: Some(key.clone()),
+            sign: None,
+        };
+        let mut h = Harness::with_config(config);
+        let sent = h.sent();
+        let join = decode(&sent[0]);
+        let Security::Hash(mac) = join.security else {
+            panic!("JOIN is not hashed: {:?}", join.security)
+        };
+        assert!(key.verify(mt::covered(&sent[0]), mac));
+
+        let joinack = |server_time| Packet {
+            security: Security::None,
+            session_id: SESSION_ID,
+            sender_time: server_time,
+            body: Body::JoinAck(mt::JoinAck {
+                client_id: CLIENT_ID,
+                min_nack_backoff: 10,
+                max_nack_backoff: 20,
+                rtt: 0,
+                client_time: 0,
+            }),
+        };
+        let mut bytes = Vec::new();
+        // The wrong kind of header, then a MAC under another key: both dropped.
+        joinack(1).encode_protected(&mut bytes, &Protect::Checksum);
+        h.feed_raw(&bytes);
+        let forger = HmacKey::new(b"guessed key", HashAlg::Sha256).unwrap();
+        joinack(2).encode_protected(&mut bytes, &Protect::Hash(forger));
+        h.feed_raw(&bytes);
+        assert_eq!(h.client.stats().other_drops, 1);
+        assert_eq!(h.client.stats().checksum_drops, 1);
+        assert!(h.events().is_empty(), "a forged JOINACK was accepted");
+        joinack(3).encode_protected(&mut bytes, &Protect::Hash(key.clone()));
+        h.feed_raw(&bytes);
+        assert_eq!(
+            h.events(),
+            [ClientEvent::Joined {
+                client_id: CLIENT_ID
+            }]
+        );
+        let sent = h.sent();
+        assert!(matches!(decode(&sent[0]).body, Body::Qcr(_)));
+        assert!(matches!(decode(&sent[0]).security, Security::Hash(_)));
     }
 
     #[test]

@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 use super::{SmallRng, millis_since};
 use crate::wire::ma::{self, BlockRange, CntCir, MaPacket};
 use crate::wire::mt::{self, Body, Packet, Security};
+use crate::wire::security::{Check, Protect};
 
 pub use crate::wire::mt::{KickReason, LeaveReason};
 
@@ -145,6 +146,10 @@ pub struct SessionConfig {
     pub max_rate: Option<u64>,
     /// Kick (FALLBACK) clients whose progress rate stays below this many bytes per second.
     pub auto_disconnect_below: Option<u64>,
+    /// The security header of every packet this server sends (its Server Security Mode).
+    pub protect: Protect,
+    /// What the clients' packets must carry (their Client Security Mode).
+    pub check: Check,
 }
 
 impl SessionConfig {
@@ -165,6 +170,8 @@ impl SessionConfig {
             qcc_interval: Duration::from_secs(5),
             max_rate: None,
             auto_disconnect_below: None,
+            protect: Protect::Checksum,
+            check: Check::Checksum,
         }
     }
 }
@@ -505,8 +512,12 @@ impl ServerSession {
                 return;
             }
         };
-        // UDP-initiated sessions use CHECKSUM both ways (MS-WDSMSI §3.1.5.3).
-        if packet.security != Security::Checksum {
+        // The header must be the clients' mode and prove the packet (MS-WDSMT §3.1.5.1.1).
+        if !self
+            .config
+            .check
+            .accepts(&packet.security, mt::covered(bytes))
+        {
             self.stats.dropped_bad_security += 1;
             return;
         }
@@ -1582,6 +1593,7 @@ impl ServerSession {
             .min(block_size) as usize;
         mt::encode_block_packet_into(
             buf,
+            &self.config.protect,
             rdata,
             self.config.session_id,
             millis_since(self.epoch, now),
@@ -1609,12 +1621,15 @@ impl ServerSession {
             return;
         }
         let packet = Packet {
-            security: Security::Checksum,
+            // Replaced by the header `protect` makes.
+            security: Security::None,
             session_id: self.config.session_id,
             sender_time: millis_since(self.epoch, now),
             body,
         };
-        self.control.push_back((dest, packet.encode()));
+        let mut bytes = Vec::new();
+        packet.encode_protected(&mut bytes, &self.config.protect);
+        self.control.push_back((dest, bytes));
     }
 
     fn push_event(&mut self, event: ServerEvent) {

@@ -20,6 +20,7 @@ use super::shared::Shared;
 use super::{Datagram, Event, Request, Stats, Status, TransportError};
 use crate::proto::SmallRng;
 use crate::proto::client::{Client, ClientConfig, ClientEvent, ClientOutcome};
+use crate::wire::security::SessionSecurity;
 
 /// Longest the driver waits on the multicast socket before it has joined: the JOINACK comes
 /// through the unicast receive thread and is picked up after that wait at the latest.
@@ -85,6 +86,7 @@ fn drive(
     let client = Client::new(
         ClientConfig {
             params: params.clone(),
+            security: SessionSecurity::checksum(),
             client_name,
             local_ip: initiated.iface.address,
             mac_address: initiated.iface.mac.clone(),

@@ -11,6 +11,7 @@
 pub mod ma;
 pub mod msi;
 pub mod mt;
+pub mod security;
 
 mod codec;
 mod display;

@@ -15,6 +15,7 @@ use super::codec::{
     DecodeError, DecodeErrorKind, Put, Reader, ip_bytes, ip_len, utf16le_until_nul,
     utf16le_with_nul,
 };
+use super::security::Protect;
 
 /// The two identifier bytes that open every packet.
 pub const IDENTIFIER: [u8; 2] = *b"WD";
@@ -466,6 +467,17 @@ impl Body<'_> {
     }
 }
 
+/// The bytes the security data covers: everything after the security header (all of `bytes`
+/// when the header itself is cut short, which no decoder accepts anyway).
+pub fn covered(bytes: &[u8]) -> &[u8] {
+    let data_len = bytes
+        .get(3..5)
+        .map_or(0, |len| u16::from_be_bytes([len[0], len[1]]) as usize);
+    bytes
+        .get(SECURITY_HEADER_FIXED_LEN + data_len..)
+        .unwrap_or_default()
+}
+
 /// A whole MS-WDSMT datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Packet<'a> {
@@ -873,6 +885,24 @@ impl<'a> Packet<'a> {
         }
     }
 
+    /// Encodes the packet into `out` (cleared first) with the security header `protect`
+    /// makes (its data computed over the finished packet); `self.security` is ignored.
+    pub fn encode_protected(&self, out: &mut Vec<u8>, protect: &Protect) {
+        out.clear();
+        out.extend_from_slice(&IDENTIFIER);
+        out.put_u8(protect.kind() as u8);
+        let data_len = protect.data_len();
+        out.put_u16(data_len as u16);
+        out.resize(out.len() + data_len, 0);
+        let covered_at = out.len();
+        out.put_u32(self.session_id);
+        out.put_u8(self.body.opcode() as u8);
+        out.put_u64(self.sender_time);
+        self.encode_body(out);
+        let (head, covered) = out.split_at_mut(covered_at);
+        protect.fill(covered, &mut head[SECURITY_HEADER_FIXED_LEN..]);
+    }
+
     /// Encodes the packet into a new vector.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64);
@@ -1020,6 +1050,7 @@ pub fn loss_rate_from_wire(value: u64) -> f64 {
 #[allow(clippy::too_many_arguments)]
 pub fn encode_block_packet_into<E>(
     out: &mut Vec<u8>,
+    protect: &Protect,
     rdata: bool,
     session_id: u32,
     sender_time: u64,
@@ -1032,9 +1063,10 @@ pub fn encode_block_packet_into<E>(
 ) -> Result<(), E> {
     let start = out.len();
     out.extend_from_slice(&IDENTIFIER);
-    out.put_u8(SecurityType::Checksum as u8);
-    out.put_u16(4);
-    out.put_u32(0);
+    out.put_u8(protect.kind() as u8);
+    let data_len = protect.data_len();
+    out.put_u16(data_len as u16);
+    out.resize(out.len() + data_len, 0);
     let covered_at = out.len();
     out.put_u32(session_id);
     out.put_u8(if rdata { OpCode::RData } else { OpCode::OData } as u8);
@@ -1055,8 +1087,8 @@ pub fn encode_block_packet_into<E>(
         out.truncate(start);
         return Err(e);
     }
-    let sum = checksum(&out[covered_at..]);
-    out[covered_at - 4..covered_at].copy_from_slice(&sum.to_be_bytes());
+    let (head, covered) = out.split_at_mut(covered_at);
+    protect.fill(covered, &mut head[covered_at - data_len..]);
     Ok(())
 }
 
@@ -1115,10 +1147,22 @@ mod block_packet_tests {
                 },
             };
             let encode = |out: &mut Vec<u8>| {
-                encode_block_packet_into::<()>(out, rdata, 0x1234_5678, 99, 5, 9, 3, 42, 5, |b| {
-                    b.copy_from_slice(&content);
-                    Ok(())
-                })
+                encode_block_packet_into::<()>(
+                    out,
+                    &Protect::Checksum,
+                    rdata,
+                    0x1234_5678,
+                    99,
+                    5,
+                    9,
+                    3,
+                    42,
+                    5,
+                    |b| {
+                        b.copy_from_slice(&content);
+                        Ok(())
+                    },
+                )
                 .unwrap();
             };
             let mut fast = Vec::new();
@@ -1131,7 +1175,19 @@ mod block_packet_tests {
             assert_eq!(appended[3..], packet.encode());
         }
         let mut out = vec![1, 2, 3];
-        let failed = encode_block_packet_into(&mut out, false, 1, 1, 1, 1, 1, 1, 4, |_| Err("io"));
+        let failed = encode_block_packet_into(
+            &mut out,
+            &Protect::Checksum,
+            false,
+            1,
+            1,
+            1,
+            1,
+            1,
+            1,
+            4,
+            |_| Err("io"),
+        );
         assert_eq!(failed, Err("io"));
         assert_eq!(out, [1, 2, 3]);
     }

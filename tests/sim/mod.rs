@@ -8,6 +8,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
+use wdsmc::wire::security::{Check, Protect, SessionSecurity};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -61,11 +62,74 @@ pub struct ClientPlan {
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub seed: u64,
+    /// The packet security both sides use.
+    pub security: SimSecurity,
     pub content_size: usize,
     pub block_size: u32,
     pub clients: Vec<ClientPlan>,
     /// Virtual time after which the run counts as hung.
     pub deadline: Duration,
+}
+
+/// Packet security modes of a simulated session (server mode / client mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimSecurity {
+    Checksum,
+    /// HASH both ways.
+    Hash,
+    /// The server signs, the clients hash.
+    Sign,
+}
+
+impl SimSecurity {
+    /// The server's Protect and Check, and the clients' view of the session's security.
+    fn configure(self) -> (Protect, Check, SessionSecurity) {
+        use wdsmc::wire::mt::SecurityType;
+        use wdsmc::wire::security::{HashAlg, HmacKey, SecModes, SigningKey, VerifyingKey};
+        // One key for every run: generating RSA keys per seed would dominate the test.
+        static SIGNING: std::sync::OnceLock<std::sync::Arc<SigningKey>> =
+            std::sync::OnceLock::new();
+        let hmac = HmacKey::new(b"simulated session key", HashAlg::Sha256).unwrap();
+        match self {
+            SimSecurity::Checksum => (
+                Protect::Checksum,
+                Check::Checksum,
+                SessionSecurity::checksum(),
+            ),
+            SimSecurity::Hash => (
+                Protect::Hash(hmac.clone()),
+                Check::Hash(hmac.clone()),
+                SessionSecurity {
+                    modes: SecModes {
+                        client: SecurityType::Hash,
+                        server: SecurityType::Hash,
+                    },
+                    hmac: Some(hmac),
+                    sign: None,
+                },
+            ),
+            SimSecurity::Sign => {
+                let key = SIGNING.get_or_init(|| {
+                    std::sync::Arc::new(
+                        SigningKey::generate(&mut rand_core::OsRng, 1024, HashAlg::Sha256).unwrap(),
+                    )
+                });
+                let verify = VerifyingKey::new(key.public().clone(), HashAlg::Sha256);
+                (
+                    Protect::Sign(std::sync::Arc::clone(key)),
+                    Check::Hash(hmac.clone()),
+                    SessionSecurity {
+                        modes: SecModes {
+                            client: SecurityType::Hash,
+                            server: SecurityType::Sign,
+                        },
+                        hmac: Some(hmac),
+                        sign: Some(verify),
+                    },
+                )
+            }
+        }
+    }
 }
 
 /// What happened to one client.
@@ -141,6 +205,7 @@ pub fn run(scenario: &Scenario) -> Report {
     let block_size = scenario.block_size;
     let total_blocks = (scenario.content_size as u64).div_ceil(block_size as u64);
     let session_id = rng.random();
+    let (server_protect, server_check, client_security) = scenario.security.configure();
     let mut server = ServerSession::new(
         SessionConfig {
             session_id,
@@ -156,6 +221,8 @@ pub fn run(scenario: &Scenario) -> Report {
             qcc_interval: Duration::from_secs(5),
             max_rate: None,
             auto_disconnect_below: None,
+            protect: server_protect,
+            check: server_check,
         },
         epoch,
         SmallRng::seed_from_u64(rng.random()),
@@ -211,6 +278,7 @@ pub fn run(scenario: &Scenario) -> Report {
                 c.client = Some(Client::new(
                     ClientConfig {
                         params: params.clone(),
+                        security: client_security.clone(),
                         client_name: format!("SIM{i}"),
                         local_ip: client_addr(i).ip(),
                         mac_address: vec![0x02, 0, 0, 0, 0, i as u8],

@@ -1101,3 +1101,50 @@ fn cleanup_moves_the_trail_after_acks_and_a_second() {
         vec![(4, 4), (5, 5)]
     );
 }
+
+/// A server that signs (SIGN) and expects hashed client packets (HASH): a checksummed or
+/// forged JOIN is dropped, a hashed one is answered with a signed JOINACK.
+#[test]
+fn sign_mode_signs_outgoing_and_checks_incoming() {
+    use crate::wire::security::{HashAlg, HmacKey, SigningKey, VerifyingKey};
+    let key = HmacKey::new(b"session key", HashAlg::Sha256).unwrap();
+    let signing = std::sync::Arc::new(
+        SigningKey::generate(&mut rand_core::OsRng, 1024, HashAlg::Sha256).unwrap(),
+    );
+    let verifying = VerifyingKey::new(signing.public().clone(), HashAlg::Sha256);
+    let mut config = SessionConfig::new(SESSION, group(), 10 * u64::from(BLOCK), BLOCK);
+    config.protect = Protect::Sign(std::sync::Arc::clone(&signing));
+    config.check = Check::Hash(key.clone());
+    let mut h = Harness::with(config);
+    let join = |protect: &Protect| {
+        let mut bytes = Vec::new();
+        Packet {
+            security: Security::None,
+            session_id: SESSION,
+            sender_time: 5,
+            body: Body::Join(mt::Join {
+                client_name: "c".into(),
+                ip_address: client_addr(1).ip(),
+                mac_address: &[0, 1, 2, 3, 4, 5],
+                user_sid: None,
+                capabilities: None,
+            }),
+        }
+        .encode_protected(&mut bytes, protect);
+        bytes
+    };
+    h.recv(client_addr(1), &join(&Protect::Checksum));
+    let forger = HmacKey::new(b"guessed", HashAlg::Sha256).unwrap();
+    h.recv(client_addr(1), &join(&Protect::Hash(forger)));
+    assert!(h.take_op(mt::OpCode::JoinAck).is_empty());
+    assert_eq!(h.server.stats().dropped_bad_security, 2);
+    h.recv(client_addr(1), &join(&Protect::Hash(key)));
+    let acks = h.take_op(mt::OpCode::JoinAck);
+    assert_eq!(acks.len(), 1);
+    let packet = Packet::decode(&acks[0]).unwrap();
+    let Security::Sign(signature) = packet.security else {
+        panic!("JOINACK not signed: {:?}", packet.security)
+    };
+    assert!(verifying.verify(mt::covered(&acks[0]), signature));
+    assert!(Check::Sign(verifying).accepts(&packet.security, mt::covered(&acks[0])));
+}

@@ -37,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
     let mut client = Client::new(
         ClientConfig {
             params,
+            security: wdsmc::wire::security::SessionSecurity::checksum(),
             client_name: "FUZZ".into(),
             local_ip: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
             mac_address: vec![2, 0, 0, 0, 0, 1],
