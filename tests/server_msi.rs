@@ -169,7 +169,7 @@ fn exhausted_port_range_is_refused() {
     let server = start(dir.path(), (40040, 40040));
     reply(request(&server, NAMESPACE, "install.wim"));
     let code = error(request(&server, NAMESPACE, "boot.wim"));
-    assert_eq!(code, wdsmc::server::msi::ERROR_NO_SYSTEM_RESOURCES);
+    assert_eq!(code, wdsmc::server::registry::ERROR_NO_SYSTEM_RESOURCES);
     server.shutdown();
 }
 

@@ -46,10 +46,10 @@ impl ContentProvider {
     pub fn new(namespaces: &[NamespaceConfig]) -> Result<Self, ServerError> {
         let mut resolved = Vec::with_capacity(namespaces.len());
         for ns in namespaces {
-            let error = |source| ServerError::Namespace {
+            let error = |error| ServerError::Namespace {
                 name: ns.name.clone(),
                 root: ns.root.clone(),
-                source,
+                error,
             };
             let root = ns.root.canonicalize().map_err(error)?;
             std::fs::read_dir(&root).map_err(error)?;

@@ -12,11 +12,13 @@ pub mod content;
 pub mod driver;
 pub mod log;
 pub mod msi;
+pub mod registry;
 pub mod send_batch;
 
 use content::ContentProvider;
 use log::Logger;
 use msi::Responder;
+use registry::{Registry, ServerKeys};
 
 /// One namespace: a name clients ask for and the folder its objects come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,9 +119,9 @@ impl Server {
         let content = ContentProvider::new(&config.namespaces)?;
         let logger = Logger::new(config.log_format);
         let bind_addr = SocketAddr::new(config.listen, config.msi_port);
-        let socket = std::net::UdpSocket::bind(bind_addr).map_err(|source| ServerError::Bind {
+        let socket = std::net::UdpSocket::bind(bind_addr).map_err(|error| ServerError::Bind {
             addr: bind_addr,
-            source,
+            error,
         })?;
         let msi_addr = socket.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -135,12 +137,28 @@ impl Server {
             serde_json::json!({ "addr": msi_addr.to_string(), "namespaces": namespaces,
                                 "ports": [config.port_range.0, config.port_range.1] }),
         );
-        let responder = Responder::new(config, content, logger, socket, Arc::clone(&stop));
+        let keys =
+            ServerKeys::generate(false, 0).map_err(|e| ServerError::Config(e.to_string()))?;
+        let registry = Arc::new(Registry::new(
+            config,
+            content,
+            logger,
+            Arc::clone(&stop),
+            keys,
+        ));
+        let responder = Responder::new(
+            Arc::clone(&registry),
+            logger,
+            socket,
+            Arc::clone(&stop),
+            None,
+        );
         let done = Arc::clone(&stopped);
         let thread = std::thread::Builder::new()
             .name("wdsmc-msi".into())
             .spawn(move || {
                 responder.run();
+                registry.join_all();
                 let (lock, condvar) = &*done;
                 *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
                 condvar.notify_all();
@@ -251,18 +269,16 @@ fn validate(config: &ServerConfig) -> Result<(), ServerError> {
 /// Why the server could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error(
-        "cannot bind {addr}: {source}; is another server running, or is the address not local?"
-    )]
+    #[error("cannot bind {addr}: {error}; is another server running, or is the address not local?")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("namespace {name}: folder {root} is not readable: {source}")]
+    #[error("namespace {name}: folder {} is not readable: {error}", .root.display())]
     Namespace {
         name: String,
         root: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("invalid configuration: {0}")]
     Config(String),
