@@ -5,6 +5,8 @@
 //! Layers, each depending only on the ones before it:
 //! * [`wire`]: pure packet codecs;
 //! * [`proto`]: sans-IO client and server state machines;
+//! * [`rpc`]: DCE/RPC (MS-RPCE) PDUs, `WdsRpcMessage` stubs and sans-IO connection machines
+//!   for authenticated initiation;
 //! * [`transport`]: the session API a program uses to download an object (owns sockets, clock,
 //!   threads);
 //! * [`server`]: the reference server's content provider and session driver.
@@ -13,6 +15,7 @@ pub mod cli;
 mod file_at;
 mod net;
 pub mod proto;
+pub mod rpc;
 pub mod server;
 pub mod transport;
 pub mod wire;
