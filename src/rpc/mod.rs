@@ -2,7 +2,8 @@
 //! PDU codec, stream framing, the NDR stubs of `WdsRpcMessage` and `ept_map`, and sans-IO
 //! client and server connection machines with a security-provider seam.
 //!
-//! * [`pdu`]: PDUs and constants; [`frame`]: cutting a TCP stream into PDUs;
+//! * [`pdu`]: PDUs and constants; [`syntax`]: UUIDs and presentation syntaxes;
+//!   [`frame`]: cutting a TCP stream into PDUs;
 //! * [`stub`]: `WdsRpcMessage` and endpoint-mapper stubs;
 //! * [`security`]: the traits an NTLM / SPNEGO / Kerberos provider implements;
 //! * [`client`], [`server`]: connection machines (bytes in, bytes and events out).
@@ -13,7 +14,18 @@
 //! `test_support` (a toy shared-secret provider) is compiled for unit tests and, with the
 //! `test-support` cargo feature, for property tests and fuzz targets.
 
+pub mod client;
+mod fragment;
 pub mod frame;
 pub mod pdu;
 pub mod security;
+pub mod server;
 pub mod stub;
+pub mod syntax;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
+
+pub use fragment::FragmentError;
+
+#[cfg(test)]
+mod tests;
