@@ -366,33 +366,46 @@ impl Client {
                     ..
                 }),
             ) => self.on_response(&mut bytes, header, layout, alloc_hint, context_id),
-            (State::Bound, Body::Fault(f)) => match &self.outstanding {
-                Some(out) if out.call_id == header.call_id => {
-                    self.outstanding = None;
-                    self.events.push_back(ClientEvent::Fault {
-                        call_id: header.call_id,
-                        status: f.status,
-                    });
-                    self.pump();
+            (State::Bound, Body::Fault(f)) => {
+                // Faults normally carry no verifier; if one does, open it so the provider's
+                // sequence stays in step with the server's.
+                if layout.trailer.is_some()
+                    && let Err(e) = fragment::open(&mut bytes, layout, self.security.as_mut())
+                {
+                    return self.fail(e.into());
                 }
-                _ => {
-                    self.events.push_back(ClientEvent::Fault {
-                        call_id: header.call_id,
-                        status: f.status,
-                    });
-                    let expected = self.outstanding.as_ref().map(|o| o.call_id).unwrap_or(0);
-                    self.fail(ClientError::CallId {
-                        got: "fault",
-                        call_id: header.call_id,
-                        expected,
-                    });
-                }
-            },
+                self.on_fault(header, f.status);
+            }
             (_, Body::Shutdown) => self.fail(ClientError::Shutdown),
             (state, _) => self.fail(ClientError::Unexpected {
                 got: ptype_name(header.ptype),
                 state: state.name(),
             }),
+        }
+    }
+
+    fn on_fault(&mut self, header: pdu::Header, status: u32) {
+        match &self.outstanding {
+            Some(out) if out.call_id == header.call_id => {
+                self.outstanding = None;
+                self.events.push_back(ClientEvent::Fault {
+                    call_id: header.call_id,
+                    status,
+                });
+                self.pump();
+            }
+            _ => {
+                self.events.push_back(ClientEvent::Fault {
+                    call_id: header.call_id,
+                    status,
+                });
+                let expected = self.outstanding.as_ref().map(|o| o.call_id).unwrap_or(0);
+                self.fail(ClientError::CallId {
+                    got: "fault",
+                    call_id: header.call_id,
+                    expected,
+                });
+            }
         }
     }
 

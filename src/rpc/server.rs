@@ -590,60 +590,14 @@ impl Server {
                 return self.fault_and_fail(call_id, status::PROTO_ERROR, error);
             }
         }
-        if self.discard == Some(call_id) && !first {
-            if last {
-                self.discard = None;
-            }
-            return;
-        }
-        if self.dispatched.is_some() {
-            let error = ServerError::Protocol("a request while another call is being answered");
-            return self.fault_and_fail(call_id, status::PROTO_ERROR, error);
-        }
-        let limits = Limits {
-            max_size: self.config.max_request_size,
-            max_fragments: self.config.max_fragments,
-        };
-        match (&self.inbound, first) {
-            (Some(_), true) => {
-                let error = ServerError::Protocol("FIRST fragment inside another request");
-                return self.fault_and_fail(call_id, status::PROTO_ERROR, error);
-            }
-            (Some(r), false) if r.call_id != call_id => {
-                let error = ServerError::Protocol("fragment of another call");
-                return self.fault_and_fail(call_id, status::PROTO_ERROR, error);
-            }
-            (None, false) => {
-                let error = ServerError::Protocol("request fragment without FIRST");
-                return self.fault_and_fail(call_id, status::PROTO_ERROR, error);
-            }
-            (Some(_), false) => {}
-            (None, true) => {
-                if let Err(level) = self.level_allowed(&layout) {
-                    let error = ServerError::LevelRefused { level };
-                    return self.fault_and_fail(call_id, status::ACCESS_DENIED, error);
-                }
-                // Call-level faults: the connection stays usable.
-                let refusal = if !self.contexts.contains(&context_id) {
-                    Some(status::UNKNOWN_IF)
-                } else if opnum >= self.config.opnum_count {
-                    Some(status::OP_RNG_ERROR)
-                } else {
-                    None
-                };
-                if let Some(code) = refusal {
-                    self.send_fault(call_id, context_id, code, pfc::DID_NOT_EXECUTE);
-                    if !last {
-                        self.discard = Some(call_id);
-                    }
-                    return;
-                }
-                match Reassembly::start(call_id, context_id, opnum, alloc_hint, limits) {
-                    Ok(r) => self.inbound = Some(r),
-                    Err(e) => return self.fault_and_fail(call_id, status::ACCESS_DENIED, e.into()),
-                }
+        let discarding = self.discard == Some(call_id) && !first;
+        if !discarding {
+            if let Err((code, error)) = self.check_sequence(call_id, first, &layout) {
+                return self.fault_and_fail(call_id, code, error);
             }
         }
+        // Every fragment is opened, even one about to be refused or discarded: the provider's
+        // sequence numbers (and NTLM's RC4 state) advance per message on both sides.
         let range = match fragment::open(bytes, layout, self.security.as_mut()) {
             Ok(r) => r,
             Err(e) => {
@@ -655,6 +609,37 @@ impl Server {
                 return self.fault_and_fail(call_id, code, e.into());
             }
         };
+        if discarding {
+            if last {
+                self.discard = None;
+            }
+            return;
+        }
+        let limits = Limits {
+            max_size: self.config.max_request_size,
+            max_fragments: self.config.max_fragments,
+        };
+        if first {
+            // Call-level faults: the connection stays usable.
+            let refusal = if !self.contexts.contains(&context_id) {
+                Some(status::UNKNOWN_IF)
+            } else if opnum >= self.config.opnum_count {
+                Some(status::OP_RNG_ERROR)
+            } else {
+                None
+            };
+            if let Some(code) = refusal {
+                self.send_fault(call_id, context_id, code, pfc::DID_NOT_EXECUTE);
+                if !last {
+                    self.discard = Some(call_id);
+                }
+                return;
+            }
+            match Reassembly::start(call_id, context_id, opnum, alloc_hint, limits) {
+                Ok(r) => self.inbound = Some(r),
+                Err(e) => return self.fault_and_fail(call_id, status::ACCESS_DENIED, e.into()),
+            }
+        }
         let Some(inbound) = self.inbound.as_mut() else {
             return;
         };
@@ -668,6 +653,29 @@ impl Server {
                 opnum: done.opnum,
                 stub: done.stub,
             });
+        }
+    }
+
+    /// Connection-level checks of a request fragment: one call at a time, FIRST..LAST in
+    /// order, and (on FIRST) a level the server accepts. Failures end the connection.
+    fn check_sequence(
+        &self,
+        call_id: u32,
+        first: bool,
+        layout: &Layout,
+    ) -> Result<(), (u32, ServerError)> {
+        let protocol = |what| Err((status::PROTO_ERROR, ServerError::Protocol(what)));
+        if self.dispatched.is_some() {
+            return protocol("a request while another call is being answered");
+        }
+        match (&self.inbound, first) {
+            (Some(_), true) => protocol("FIRST fragment inside another request"),
+            (Some(r), false) if r.call_id != call_id => protocol("fragment of another call"),
+            (None, false) => protocol("request fragment without FIRST"),
+            (Some(_), false) => Ok(()),
+            (None, true) => self
+                .level_allowed(layout)
+                .map_err(|level| (status::ACCESS_DENIED, ServerError::LevelRefused { level })),
         }
     }
 

@@ -494,3 +494,144 @@ fn construction_checks_level_and_provider() {
     let bind = c.poll_transmit().unwrap();
     assert_ne!(bind[3] & pfc::SUPPORT_HEADER_SIGN, 0);
 }
+
+#[test]
+fn refused_fragmented_calls_keep_the_seal_sequence_in_step() {
+    let (ccfg, scfg) = small_frags(128);
+    let mut c = Client::new(ccfg, toy(Legs::Three, SECRET)).unwrap();
+    let mut s = server(scfg);
+    // Opnum 5 does not exist: refused at its first fragment, the rest discarded.
+    let bad = c.call(5, &[1; 500]).unwrap();
+    let good = c.call(0, &[2; 500]).unwrap();
+    let mut log = Log::default();
+    run(&mut c, &mut s, &mut log, &mut echo_reversed);
+    assert!(log.client.iter().any(
+        |e| matches!(e, ClientEvent::Fault { call_id, status: status::OP_RNG_ERROR } if *call_id == bad)
+    ));
+    assert_eq!(responses(&log), vec![(good, vec![2; 500])]);
+    assert!(client_error(&log).is_none() && server_error(&log).is_none());
+}
+
+#[test]
+fn initiate_over_wds_rpc_message_end_to_end() {
+    use crate::rpc::stub;
+    use crate::wire::wdsc::{InitiateOutcome, InitiateReply, InitiateRequest, error_code};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    let request = InitiateRequest {
+        namespace: "WDS:default/install.wim/1".into(),
+        content: "install.wim".into(),
+        client: "TestMachine".into(),
+        cap: Some(3),
+    };
+    let reply = InitiateReply {
+        multicast_addr: IpAddr::V4(Ipv4Addr::new(239, 0, 0, 111)),
+        server_addr: IpAddr::V4(Ipv4Addr::new(192, 168, 0, 200)),
+        port: 64132,
+        session_id: 0x6D19_EE7E,
+        content_size: 4_018_886_380,
+        block_size: 8785,
+        total_blocks: 457_472,
+        content_metadata: None,
+        sym_key: None,
+        sign_key: None,
+        hash_alg_id: None,
+        hmac_alg_id: None,
+        sec_mode: None,
+        user_sid: Some(vec![1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]),
+    };
+    let mut c = Client::new(client_cfg(), toy(Legs::Four, SECRET)).unwrap();
+    let mut s = server(ServerConfig::default());
+    let ok = c
+        .call(
+            stub::WDS_RPC_MESSAGE_OPNUM,
+            &stub::encode_message_request(&request.encode().unwrap()).unwrap(),
+        )
+        .unwrap();
+    let missing = InitiateRequest {
+        namespace: "WDS:nope/x.wim/1".into(),
+        ..request.clone()
+    };
+    let not_found = c
+        .call(
+            0,
+            &stub::encode_message_request(&missing.encode().unwrap()).unwrap(),
+        )
+        .unwrap();
+    let mut log = Log::default();
+    run(&mut c, &mut s, &mut log, &mut |s, call_id, stub_bytes| {
+        let packet = stub::decode_message_request(stub_bytes).unwrap();
+        let req = InitiateRequest::decode(packet).unwrap();
+        let answer = if req.namespace.starts_with("WDS:default") {
+            reply.encode()
+        } else {
+            crate::wire::wdsc::encode_error_reply(error_code::NAMESPACE_NOT_FOUND)
+        };
+        let out = stub::encode_message_response(Some(&answer), 0).unwrap();
+        s.respond(call_id, &out).unwrap();
+    });
+    let outcomes: Vec<_> = responses(&log)
+        .into_iter()
+        .map(|(id, stub_bytes)| {
+            let m = stub::decode_message_response(&stub_bytes).unwrap();
+            assert_eq!(m.status, 0);
+            (id, InitiateOutcome::decode(m.packet.unwrap()).unwrap())
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (ok, InitiateOutcome::Session(reply)),
+            (
+                not_found,
+                InitiateOutcome::Failed {
+                    code: error_code::NAMESPACE_NOT_FOUND
+                }
+            )
+        ]
+    );
+}
+
+#[test]
+fn ept_map_through_the_machines() {
+    use crate::rpc::pdu::EPM_INTERFACE;
+    use crate::rpc::stub::{self, EptMapResponse, Tower};
+    use std::net::Ipv4Addr;
+
+    let cfg = ClientConfig {
+        interface: EPM_INTERFACE,
+        auth_level: auth_level::NONE,
+        ..client_cfg()
+    };
+    let mut c = Client::new(cfg, None).unwrap();
+    let mut s = Server::new(
+        ServerConfig {
+            interface: EPM_INTERFACE,
+            opnum_count: 7,
+            allow_unauthenticated: true,
+            secondary_address: "135".into(),
+            ..ServerConfig::default()
+        },
+        None,
+    );
+    c.call(
+        stub::EPT_MAP_OPNUM,
+        &stub::encode_ept_map_request(&WDS_INTERFACE, 4),
+    )
+    .unwrap();
+    let mut log = Log::default();
+    run(&mut c, &mut s, &mut log, &mut |s, call_id, req| {
+        // The request carries our interface's tower.
+        let tower = Tower::decode(&req[32..32 + 75]).unwrap();
+        assert_eq!(tower.interface(), Some(WDS_INTERFACE));
+        let resp = EptMapResponse {
+            entry_handle: [0; 20],
+            towers: vec![Tower::tcp(&WDS_INTERFACE, 5040, Ipv4Addr::new(10, 0, 0, 5))],
+            status: 0,
+        };
+        s.respond(call_id, &resp.encode(4)).unwrap();
+    });
+    let (_, stub_bytes) = responses(&log).pop().unwrap();
+    let resp = EptMapResponse::decode(&stub_bytes).unwrap();
+    assert_eq!(resp.tcp_port(&WDS_INTERFACE), Some(5040));
+}
