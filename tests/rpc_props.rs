@@ -7,10 +7,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
+use wdsmc::rpc::client::{Client, ClientConfig, ClientEvent};
 use wdsmc::rpc::frame::Framer;
 use wdsmc::rpc::pdu::{
     self, Bind, BindAck, BindNak, Body, ContextElem, ContextResult, Fault, NDR, Request, Response,
-    SecTrailer, SyntaxId, Uuid, WDS_INTERFACE, pfc,
+    SecTrailer, SyntaxId, Uuid, WDS_INTERFACE, auth_level, pfc,
 };
 use wdsmc::rpc::server::{Server, ServerConfig, ServerEvent};
 use wdsmc::rpc::stub::{self, EptMapResponse, Tower};
@@ -494,5 +495,50 @@ proptest! {
             }
         }
         s.handle_eof();
+    }
+
+    #[test]
+    fn client_connection_survives_arbitrary_bytes(
+        bytes in vec(any::<u8>(), 0..1500),
+        cuts in vec(any::<usize>(), 0..6),
+        bound in any::<bool>(),
+    ) {
+        let config = ClientConfig {
+            auth_level: auth_level::NONE,
+            max_response_size: 4096,
+            max_fragments: 16,
+            ..ClientConfig::default()
+        };
+        let mut c = Client::new(config, None).unwrap();
+        let mut s = Server::new(
+            ServerConfig { allow_unauthenticated: true, ..ServerConfig::default() },
+            None,
+        );
+        if bound {
+            while let Some(b) = c.poll_transmit() {
+                s.handle_bytes(&b);
+            }
+            while let Some(b) = s.poll_transmit() {
+                c.handle_bytes(&b);
+            }
+        }
+        let _ = c.call(0, b"call");
+        while c.poll_transmit().is_some() {}
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (bytes.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut start = 0;
+        for end in cuts.into_iter().chain([bytes.len()]) {
+            c.handle_bytes(&bytes[start..end]);
+            start = end;
+            while let Some(ev) = c.poll_event() {
+                if let ClientEvent::Response { stub, .. } = ev {
+                    prop_assert!(stub.len() <= 4096);
+                }
+            }
+            while let Some(out) = c.poll_transmit() {
+                prop_assert!(pdu::decode(&out).is_ok(), "the client only sends valid PDUs");
+            }
+        }
+        c.handle_eof();
     }
 }

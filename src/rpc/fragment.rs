@@ -218,8 +218,14 @@ pub(crate) fn open(
             want_context: sec.context_id,
         });
     }
-    // pdu::decode checked pad_len against the body.
-    let end = at - usize::from(trailer.pad_len);
+    // pdu::decode checks pad_len for requests and responses; faults reach here unchecked.
+    let end = at
+        .checked_sub(usize::from(trailer.pad_len))
+        .filter(|&end| end >= start)
+        .ok_or(PduError::AuthPadding {
+            pad: trailer.pad_len,
+            body: at.saturating_sub(start),
+        })?;
     if !sec.seals() {
         return Ok(start..end);
     }

@@ -364,3 +364,35 @@ fn hostile_input_to_the_client() {
         )))
     ));
 }
+
+#[test]
+fn a_fault_with_a_bogus_verifier_is_an_error_not_a_panic() {
+    let (mut c, _s, _) = bound_pair_with_pending(b"q");
+    let f = pdu::Fault {
+        alloc_hint: 0,
+        context_id: 0,
+        cancel_count: 0,
+        flags: 0,
+        status: 5,
+    };
+    let t = SecTrailer::new(0x0A, auth_level::PKT_PRIVACY, 1);
+    let mut bytes = pdu::encode(3, 3, &Body::Fault(f), Some((t, &[0; 16]))).unwrap();
+    bytes[32 + 2] = 255; // auth_pad_length beyond the fault body
+    c.handle_bytes(&bytes);
+    assert!(matches!(
+        c.poll_event(),
+        Some(ClientEvent::Error(ClientError::Fragment(
+            FragmentError::Pdu(PduError::AuthPadding { pad: 255, .. })
+        )))
+    ));
+    // A well-formed but unverifiable verifier is refused too.
+    let (mut c, _s, _) = bound_pair_with_pending(b"q");
+    let bytes = pdu::encode(3, 3, &Body::Fault(f), Some((t, &[0; 16]))).unwrap();
+    c.handle_bytes(&bytes);
+    assert!(matches!(
+        c.poll_event(),
+        Some(ClientEvent::Error(ClientError::Fragment(
+            FragmentError::Auth(_)
+        )))
+    ));
+}
