@@ -5,6 +5,8 @@
 //! Layers, each depending only on the ones before it:
 //! * [`wire`]: pure packet codecs;
 //! * [`proto`]: sans-IO client and server state machines;
+//! * [`rpc`]: DCE/RPC (MS-RPCE) PDUs, `WdsRpcMessage` stubs and sans-IO connection machines
+//!   for authenticated initiation;
 //! * [`transport`]: the session API a program uses to receive an object (owns sockets, clock,
 //!   threads);
 //! * [`download`]: a download of one object to a file, a folder or a writer, written safely;
@@ -16,6 +18,7 @@ pub mod download;
 mod file_at;
 mod net;
 pub mod proto;
+pub mod rpc;
 pub mod server;
 pub mod transport;
 pub mod wire;

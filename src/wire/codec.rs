@@ -34,6 +34,10 @@ pub enum DecodeErrorKind {
     BadChecksum { carried: u32, computed: u32 },
     /// A UTF-16LE string is not valid UTF-16.
     InvalidUtf16,
+    /// A required named variable (MS-WDSC) is missing.
+    MissingVariable { name: &'static str },
+    /// A named variable (MS-WDSC) appears twice with different contents.
+    DuplicateVariable { name: String },
 }
 
 impl fmt::Display for DecodeErrorKind {
@@ -55,6 +59,10 @@ impl fmt::Display for DecodeErrorKind {
                 )
             }
             Self::InvalidUtf16 => write!(f, "not valid UTF-16LE"),
+            Self::MissingVariable { name } => write!(f, "required variable {name} is missing"),
+            Self::DuplicateVariable { name } => {
+                write!(f, "variable {name} appears twice with different values")
+            }
         }
     }
 }
@@ -119,7 +127,10 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], DecodeError> {
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<[u8; N], DecodeError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.bytes(N, field)?);
         Ok(out)
@@ -139,6 +150,30 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
         self.array(field).map(u64::from_be_bytes)
+    }
+
+    // Little-endian readers, for the formats carried over DCE/RPC (MS-WDSC, NDR).
+    pub(crate) fn u16_le(&mut self, field: &'static str) -> Result<u16, DecodeError> {
+        self.array(field).map(u16::from_le_bytes)
+    }
+
+    pub(crate) fn u32_le(&mut self, field: &'static str) -> Result<u32, DecodeError> {
+        self.array(field).map(u32::from_le_bytes)
+    }
+
+    /// Skips `n` bytes (bounds-checked).
+    pub(crate) fn skip(&mut self, n: usize, field: &'static str) -> Result<(), DecodeError> {
+        self.bytes(n, field).map(|_| ())
+    }
+
+    /// The unread bytes, without consuming them.
+    pub(crate) fn peek_rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// Position relative to the start of this reader's buffer.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
     }
 
     /// Checks that `count` items of `item_size` bytes are present before anything is allocated

@@ -3,6 +3,8 @@
 //! * [`msi`]: MS-WDSMSI session initiation over UDP (server port 5041).
 //! * [`mt`]: MS-WDSMT transport packets (security header, session header, 15 packet types).
 //! * [`ma`]: MS-WDSMA application packets carried inside MT packets.
+//! * [`wdsc`]: MS-WDSC control packets (carried by `WdsRpcMessage`) and the typed
+//!   MS-WDSMSI `WDSMC_OP_INITIATE` request and reply.
 //!
 //! Every decoder borrows from the datagram where it can and never allocates more than the
 //! datagram's own length implies: counts are checked against the bytes present before any
@@ -12,8 +14,9 @@ pub mod ma;
 pub mod msi;
 pub mod mt;
 pub mod security;
+pub mod wdsc;
 
-mod codec;
+pub(crate) mod codec;
 mod display;
 
 pub use codec::{DecodeError, DecodeErrorKind};
