@@ -9,10 +9,12 @@
 //!   threads);
 //! * [`server`]: the reference server's content provider and session driver.
 
+pub mod auth;
 pub mod cli;
 mod file_at;
 mod net;
 pub mod proto;
+pub mod rpc;
 pub mod server;
 pub mod transport;
 pub mod wire;
