@@ -10,6 +10,10 @@
 mod crypto;
 pub mod ntlm;
 pub mod spnego;
+#[cfg(test)]
+mod test_util;
+#[cfg(test)]
+mod tests;
 
 pub use ntlm::accounts::{Account, AccountStore, Accounts, AccountsError};
 pub use ntlm::client::{Credentials, NtlmClient};
