@@ -14,7 +14,8 @@ use super::test_util::Replay;
 use super::*;
 use crate::rpc::security::{AuthError, AuthStep, ClientAuth, Protection, ServerAuth};
 
-const ACCOUNTS: &str = "# test accounts\nWDS\\alice:Passw0rd!\nWDS\\bob:Hunter2\nOTHER\\carol:c4rol\n";
+const ACCOUNTS: &str =
+    "# test accounts\nWDS\\alice:Passw0rd!\nWDS\\bob:Hunter2\nOTHER\\carol:c4rol\n";
 
 fn now() -> std::time::SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_750_000_000)
@@ -103,7 +104,9 @@ fn spnego(domain: &str, user: &str, pw: &str) -> Result<Pair, Failure> {
 
 /// An RPC-like header, a body and a sec_trailer, sealed one way and unsealed the other.
 fn exchange(from: &mut dyn Protection, to: &mut dyn Protection, n: u32) -> [u8; 16] {
-    let header = [5, 0, 0, 3, 0x10, 0, 0, 0, 0x50, 0, 0x10, 0, n as u8, 0, 0, 0, 1, 2, 3, 4];
+    let header = [
+        5, 0, 0, 3, 0x10, 0, 0, 0, 0x50, 0, 0x10, 0, n as u8, 0, 0, 0, 1, 2, 3, 4,
+    ];
     let trailer = [0x0a, 6, 0, 0, 0, 0, 0, 0];
     let plain: Vec<u8> = (0..(n % 97) + 3).map(|i| (i * 7 + n) as u8).collect();
     let mut body = plain.clone();
@@ -323,7 +326,10 @@ fn spnego_server_takes_kerberos_first_offer() {
     for (mic_ok, expect_ok) in [(true, true), (false, false)] {
         let mut s = SpnegoServer::new(ntlm_server(false, 4));
         let mut c = ntlm_client("WDS", "bob", "Hunter2");
-        let init = encode_init(&list, Some(b"\x60\x02\x05\x00 not really a kerberos AP-REQ"));
+        let init = encode_init(
+            &list,
+            Some(b"\x60\x02\x05\x00 not really a kerberos AP-REQ"),
+        );
         let AuthStep::Continue(r1) = s.step(&init).unwrap() else {
             panic!()
         };
@@ -390,7 +396,12 @@ fn spnego_missing_mech_list_mic_is_rejected() {
     let auth = c.authenticate(r1.response_token.unwrap()).unwrap();
     // The NTLM MIC was sent (the server gave a timestamp), so a mechListMIC is owed.
     let pairs = Challenge::decode(r1.response_token.unwrap()).unwrap();
-    assert!(AvPairs::decode(&pairs.target_info).unwrap().get(av::TIMESTAMP).is_some());
+    assert!(
+        AvPairs::decode(&pairs.target_info)
+            .unwrap()
+            .get(av::TIMESTAMP)
+            .is_some()
+    );
     let t = encode_resp(&NegTokenResp {
         response_token: Some(&auth),
         ..Default::default()

@@ -178,22 +178,36 @@ mod tests {
         let wds = a.lookup("wds", "ALICE").unwrap();
         assert_eq!((wds.domain.as_str(), wds.user.as_str()), ("WDS", "alice"));
         assert_eq!(wds.nt_hash(), &*nt_hash("Passw0rd!"));
-        assert_eq!(a.lookup("OTHER", "alice").unwrap().nt_hash(), &*nt_hash("x:y z"));
+        assert_eq!(
+            a.lookup("OTHER", "alice").unwrap().nt_hash(),
+            &*nt_hash("x:y z")
+        );
         assert!(a.lookup("", "alice").is_none());
         assert!(a.lookup("NOPE", "alice").is_none());
         // Domain-less entries serve any domain name.
-        assert_eq!(a.lookup("ANY", "Bob").unwrap().nt_hash(), &*nt_hash(" pw with space"));
+        assert_eq!(
+            a.lookup("ANY", "Bob").unwrap().nt_hash(),
+            &*nt_hash(" pw with space")
+        );
     }
 
     #[test]
     fn bad_lines_name_the_line_not_the_password() {
         for (text, line, reason) in [
-            ("alice:pw\nno-colon-secret\n", 2, "expected [DOMAIN\\]NAME:PASSWORD"),
+            (
+                "alice:pw\nno-colon-secret\n",
+                2,
+                "expected [DOMAIN\\]NAME:PASSWORD",
+            ),
             ("\\alice:secret", 1, "empty domain before '\\'"),
             ("WDS\\:secret", 1, "empty user name"),
             ("a\\b\\c:secret", 1, "user name contains '\\' or '@'"),
             ("alice:", 1, "empty password"),
-            ("#\nalice:secret\nALICE:secret2", 3, "same user listed twice"),
+            (
+                "#\nalice:secret\nALICE:secret2",
+                3,
+                "same user listed twice",
+            ),
         ] {
             let e = Accounts::parse(text).unwrap_err();
             assert_eq!(e, AccountsError::BadLine { line, reason }, "{text:?}");

@@ -197,12 +197,7 @@ impl NtlmClient {
         };
         let mut out = auth.encode();
         if with_mic {
-            let m = mic(
-                &self.random_session_key,
-                &negotiate,
-                challenge_bytes,
-                &out,
-            );
+            let m = mic(&self.random_session_key, &negotiate, challenge_bytes, &out);
             out[MIC_OFFSET..MIC_OFFSET + 16].copy_from_slice(&m[..]);
         }
         self.mic_sent = with_mic;

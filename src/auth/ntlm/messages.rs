@@ -63,7 +63,7 @@ fn u32_at(b: &[u8], at: usize) -> Result<u32, AuthError> {
 
 /// The payload a (len u16, maxlen u16, offset u32) field descriptor points at; empty when
 /// the length is 0, whatever the offset says.
-fn field<'a>(b: &'a [u8], at: usize) -> Result<&'a [u8], AuthError> {
+fn field(b: &[u8], at: usize) -> Result<&[u8], AuthError> {
     let len = u16_at(b, at)? as usize;
     let off = u32_at(b, at + 4)? as usize;
     if len == 0 {

@@ -10,8 +10,7 @@ use zeroize::Zeroizing;
 use super::accounts::AccountStore;
 use super::keys::{mic, nt_proof_str, response_key_nt, session_base_key};
 use super::messages::{
-    Authenticate, AvPairs, Challenge, MIC_OFFSET, Negotiate, NtlmV2Response, OUR_VERSION, av,
-    flags,
+    Authenticate, AvPairs, Challenge, MIC_OFFSET, Negotiate, NtlmV2Response, OUR_VERSION, av, flags,
 };
 use super::session::NtlmSession;
 use super::{AUTH_TYPE_NTLM, filetime};
@@ -57,7 +56,10 @@ const REQUIRED: u32 = flags::UNICODE
 
 enum State {
     Start,
-    SentChallenge { negotiate: Vec<u8>, challenge: Vec<u8> },
+    SentChallenge {
+        negotiate: Vec<u8>,
+        challenge: Vec<u8>,
+    },
     Done(Box<NtlmSession>),
     Finished,
 }
@@ -219,8 +221,8 @@ impl NtlmServer {
         if auth.nt_response.len() <= 24 || auth.flags & flags::EXTENDED_SESSIONSECURITY == 0 {
             return Err(AuthError::RejectedCredentials);
         }
-        let resp =
-            NtlmV2Response::decode(&auth.nt_response).map_err(|_| AuthError::RejectedCredentials)?;
+        let resp = NtlmV2Response::decode(&auth.nt_response)
+            .map_err(|_| AuthError::RejectedCredentials)?;
         let account = self
             .store
             .lookup(&auth.domain, &auth.user)

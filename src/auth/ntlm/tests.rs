@@ -91,7 +91,10 @@ fn ntlmv2_keys() {
     let proof = nt_proof_str(&rk, &SERVER_CHALLENGE, &temp());
     assert_eq!(*proof, NT_PROOF_STR);
     assert_eq!(*session_base_key(&rk, &proof[..]), SESSION_BASE_KEY);
-    assert_eq!(lmv2_response(&rk, &SERVER_CHALLENGE, &[0xaa; 8]), LMV2_RESPONSE);
+    assert_eq!(
+        lmv2_response(&rk, &SERVER_CHALLENGE, &[0xaa; 8]),
+        LMV2_RESPONSE
+    );
     // NTLMv2: KeyExchangeKey = SessionBaseKey.
     assert_eq!(*rc4k(&SESSION_BASE_KEY, &[0x55; 16]), ENCRYPTED_SESSION_KEY);
 }
@@ -105,7 +108,10 @@ fn challenge_message_codec() {
     assert_eq!(c.version, Some([0x06, 0x00, 0x70, 0x17, 0, 0, 0, 0x0f]));
     let pairs = AvPairs::decode(&c.target_info).unwrap();
     assert_eq!(pairs.get(av::NB_DOMAIN_NAME), Some(&utf16le("Domain")[..]));
-    assert_eq!(pairs.get(av::NB_COMPUTER_NAME), Some(&utf16le("Server")[..]));
+    assert_eq!(
+        pairs.get(av::NB_COMPUTER_NAME),
+        Some(&utf16le("Server")[..])
+    );
     assert_eq!(pairs.encode(), c.target_info);
     assert_eq!(c.encode(), CHALLENGE_MESSAGE);
 }
@@ -159,7 +165,9 @@ fn client_reproduces_spec_responses() {
 /// unseals the spec's sealed message.
 #[test]
 fn server_accepts_spec_authenticate() {
-    let store = Arc::new(Accounts::new(vec![Account::new("Domain", "User", "Password")]));
+    let store = Arc::new(Accounts::new(vec![Account::new(
+        "Domain", "User", "Password",
+    )]));
     let mut rng = Replay::new(&SERVER_CHALLENGE);
     let mut s = Box::new(NtlmServer::new(
         store,

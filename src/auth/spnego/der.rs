@@ -87,7 +87,10 @@ mod tests {
             let value = vec![0xab; len];
             let enc = tlv(0x04, &value);
             let (t, rest) = read(&enc).unwrap();
-            assert_eq!((t.tag, t.value.len(), t.raw.len(), rest.len()), (4, len, enc.len(), 0));
+            assert_eq!(
+                (t.tag, t.value.len(), t.raw.len(), rest.len()),
+                (4, len, enc.len(), 0)
+            );
         }
         assert_eq!(tlv(0x04, &[0; 200])[..3], [0x04, 0x81, 200]);
     }

@@ -4,9 +4,7 @@
 //! NEGOTIATE comes in the next leg.
 
 use super::AUTH_TYPE_SPNEGO;
-use super::tokens::{
-    self, Mech, NegState, NegTokenResp, NegotiationToken, OID_NTLM, encode_resp,
-};
+use super::tokens::{self, Mech, NegState, NegTokenResp, NegotiationToken, OID_NTLM, encode_resp};
 use crate::auth::ntlm::server::NtlmServer;
 use crate::auth::ntlm::session::NtlmSession;
 use crate::rpc::security::{AuthError, AuthStep, Protection, ServerAuth};
