@@ -29,7 +29,9 @@ fn peer_available() -> bool {
     match Command::new(&py).args(["-c", "import spnego"]).output() {
         Ok(o) if o.status.success() => true,
         Ok(_) => {
-            eprintln!("SKIP: {py} has no pyspnego (pip install pyspnego==0.12.4; set WDSMC_PYTHON)");
+            eprintln!(
+                "SKIP: {py} has no pyspnego (pip install pyspnego==0.12.4; set WDSMC_PYTHON)"
+            );
             false
         }
         Err(e) => {
@@ -49,7 +51,9 @@ fn b64(data: &[u8]) -> String {
     }
     let mut s = String::new();
     for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= c.len() {
                 s.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -68,7 +72,10 @@ fn unb64(s: &str) -> Vec<u8> {
     let mut out = Vec::new();
     let (mut acc, mut bits) = (0u32, 0);
     for ch in s.bytes().filter(|&c| c != b'=') {
-        let v = B64.iter().position(|&b| b == ch).expect("base64 from the peer") as u32;
+        let v = B64
+            .iter()
+            .position(|&b| b == ch)
+            .expect("base64 from the peer") as u32;
         acc = acc << 6 | v;
         bits += 6;
         if bits >= 8 {
@@ -191,14 +198,17 @@ fn seal_both_ways(ours: &mut dyn Protection, peer: &mut Peer, auth_type: u8) {
         let plain = format!("WDSC stub {n} from wdsmc, padded....").into_bytes();
         let mut body = plain.clone();
         let sig = ours.seal(&h, &mut body, &t).unwrap();
-        let w = peer.call("unseal", &[&h, &body, &t, &sig]).expect("pyspnego unseals ours");
+        let w = peer
+            .call("unseal", &[&h, &body, &t, &sig])
+            .expect("pyspnego unseals ours");
         assert_eq!(unb64(&w[0]), plain);
 
         let plain = format!("reply {n} from pyspnego").into_bytes();
         let w = peer.call("seal", &[&h, &plain, &t]).unwrap();
         let (mut body, sig) = (unb64(&w[0]), unb64(&w[1]));
         assert_ne!(body, plain);
-        ours.unseal(&h, &mut body, &t, &sig).expect("we unseal pyspnego's");
+        ours.unseal(&h, &mut body, &t, &sig)
+            .expect("we unseal pyspnego's");
         assert_eq!(body, plain);
     }
     // A PDU whose header was changed after signing is refused by the peer.
@@ -281,7 +291,12 @@ fn pyspnego_client_wrong_password_is_rejected() {
     }
     for spnego in [false, true] {
         let (server, _) = py_client_run(spnego, "not the password");
-        assert_eq!(server.err(), Some(AuthError::RejectedCredentials), "{}", proto(spnego));
+        assert_eq!(
+            server.err(),
+            Some(AuthError::RejectedCredentials),
+            "{}",
+            proto(spnego)
+        );
     }
 }
 
@@ -307,6 +322,10 @@ fn our_client_wrong_password_is_refused_by_pyspnego() {
     for spnego in [false, true] {
         let (p, _) = our_client_run(spnego, "not the password");
         let e = p.err().expect("pyspnego must refuse");
-        assert!(e.contains("Invalid NTLM response"), "{}: {e}", proto(spnego));
+        assert!(
+            e.contains("Invalid NTLM response"),
+            "{}: {e}",
+            proto(spnego)
+        );
     }
 }
