@@ -14,6 +14,7 @@
 //!
 //! The `wdsmc` command line is a thin binary over these (behind the default `cli` feature).
 
+pub mod auth;
 pub mod download;
 mod file_at;
 mod net;
