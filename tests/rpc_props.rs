@@ -16,8 +16,8 @@ use wdsmc::rpc::pdu::{
 use wdsmc::rpc::server::{Server, ServerConfig, ServerEvent};
 use wdsmc::rpc::stub::{self, EptMapResponse, Tower};
 use wdsmc::wire::wdsc::{
-    EndpointSize, InitiateOutcome, InitiateReply, InitiateRequest, MULTICAST_ENDPOINT_GUID,
-    SecMode, Value, Variable, WdscPacket, same_name,
+    EndpointSize, InitiateOutcome, InitiateReply, InitiateRequest, MULTICAST_ENDPOINT_GUID, Value,
+    Variable, WdscPacket, same_name,
 };
 
 fn ip() -> impl Strategy<Value = IpAddr> {
@@ -109,7 +109,7 @@ fn reply() -> impl Strategy<Value = InitiateReply> {
                 sign_key: sign,
                 hash_alg_id: h,
                 hmac_alg_id: hm,
-                sec_mode: sm.map(SecMode::from_u32),
+                sec_mode: sm,
                 user_sid: us,
             },
         )

@@ -21,7 +21,7 @@ mod initiate;
 
 pub use initiate::{
     InitiateError, InitiateOutcome, InitiateReply, InitiateRequest, MAX_CLIENT_UNITS, OP_INITIATE,
-    SecMode, cap, encode_error_reply, error_code, name, sec_mode,
+    cap, encode_error_reply, error_code, name,
 };
 
 /// Endpoint header size (Size-Of-Header).

@@ -23,14 +23,6 @@ pub mod cap {
     pub const BOOT_DEVICE: u32 = 0x0000_0004;
 }
 
-/// Security modes, one per half of `SecMode`.
-pub mod sec_mode {
-    pub const NONE: u16 = 0x0000;
-    pub const HASH: u16 = 0x0001;
-    pub const SIGN: u16 = 0x0002;
-    pub const CHECKSUM: u16 = 0x0003;
-}
-
 /// Error codes a server returns (as OpCode-ErrorCode or as the RPC return value).
 pub mod error_code {
     pub use super::msi_error::{CONTENT_NOT_FOUND, NAMESPACE_NOT_FOUND};
@@ -66,29 +58,6 @@ pub mod name {
 
 /// Longest `Client` value in UTF-16 units, without the NUL (16 with it).
 pub const MAX_CLIENT_UNITS: usize = 15;
-
-/// `SecMode`: the client's mode in bits 0-15, the server's in bits 16-31 (the half order is
-/// an inference; the only official example is symmetric).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SecMode {
-    /// Mode of packets the client sends.
-    pub client: u16,
-    /// Mode of packets the server sends.
-    pub server: u16,
-}
-
-impl SecMode {
-    pub fn from_u32(v: u32) -> Self {
-        Self {
-            client: v as u16,
-            server: (v >> 16) as u16,
-        }
-    }
-
-    pub fn to_u32(self) -> u32 {
-        u32::from(self.client) | u32::from(self.server) << 16
-    }
-}
 
 /// The client's request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,7 +193,8 @@ pub struct InitiateReply {
     pub sign_key: Option<Vec<u8>>,
     pub hash_alg_id: Option<u32>,
     pub hmac_alg_id: Option<u32>,
-    pub sec_mode: Option<SecMode>,
+    /// `SecMode` as sent; [`crate::wire::security::SecModes`] reads its halves.
+    pub sec_mode: Option<u32>,
     pub user_sid: Option<Vec<u8>>,
 }
 
@@ -290,7 +260,7 @@ impl InitiateReply {
         let ulongs = [
             (name::HMAC_ALG_ID, self.hmac_alg_id),
             (name::HASH_ALG_ID, self.hash_alg_id),
-            (name::SEC_MODE, self.sec_mode.map(SecMode::to_u32)),
+            (name::SEC_MODE, self.sec_mode),
         ];
         for (n, v) in ulongs {
             if let Some(v) = v {
@@ -347,7 +317,7 @@ impl InitiateReply {
             sign_key: v.opt_blob(name::SIGN_KEY)?,
             hash_alg_id: v.opt_ulong(name::HASH_ALG_ID)?,
             hmac_alg_id: v.opt_ulong(name::HMAC_ALG_ID)?,
-            sec_mode: v.opt_ulong(name::SEC_MODE)?.map(SecMode::from_u32),
+            sec_mode: v.opt_ulong(name::SEC_MODE)?,
             user_sid: v.opt_blob(name::USER_SID)?,
         })
     }
