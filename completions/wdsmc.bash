@@ -113,7 +113,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__get)
-            opts="-o -q -v -h -V --server --namespace --interface --start-timeout --content --object --output --timeout --progress --quiet --verbose --keep-partial --force --sha256 --trace --cache-size --help --version"
+            opts="-o -q -v -h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --content --object --output --timeout --progress --quiet --verbose --keep-partial --force --sha256 --trace --cache-size --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -133,6 +133,30 @@ _wdsmc() {
                     ;;
                 --start-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "negotiate ntlm kerberos anonymous" -- "${cur}"))
+                    return 0
+                    ;;
+                --rpc-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --initiation)
+                    COMPREPLY=($(compgen -W "auto rpc udp" -- "${cur}"))
                     return 0
                     ;;
                 --object)
@@ -277,7 +301,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__info)
-            opts="-h -V --server --namespace --interface --start-timeout --content --object --json --help --version"
+            opts="-h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --content --object --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -299,6 +323,30 @@ _wdsmc() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "negotiate ntlm kerberos anonymous" -- "${cur}"))
+                    return 0
+                    ;;
+                --rpc-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --initiation)
+                    COMPREPLY=($(compgen -W "auto rpc udp" -- "${cur}"))
+                    return 0
+                    ;;
                 --object)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -315,7 +363,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__serve)
-            opts="-h -V --namespace --listen --msi-port --group-range --port-range --block-size --max-rate --auto-disconnect-below --ttl --log-format --session-timeout --help --version"
+            opts="-h -V --namespace --listen --msi-port --group-range --port-range --block-size --max-rate --auto-disconnect-below --ttl --log-format --session-timeout --accounts --rpc-port --require-auth --security-mode --allow-anonymous --sign-key-bits --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -362,6 +410,22 @@ _wdsmc() {
                     return 0
                     ;;
                 --session-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --accounts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rpc-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --security-mode)
+                    COMPREPLY=($(compgen -W "checksum hash sign" -- "${cur}"))
+                    return 0
+                    ;;
+                --sign-key-bits)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

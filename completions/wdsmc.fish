@@ -32,10 +32,21 @@ complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "serve" -d 'Serve folder
 complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "demo" -d 'Serve a random file on loopback and download it with several clients at once'
 complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "generate" -d 'Write the shell completions or man pages (for packaging; they are committed)'
 complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l server -d 'WDS server, as HOST or HOST:PORT (default port 5041)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l server -d 'WDS server, as HOST or HOST:PORT (the port of UDP initiation, 5041 by default)' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l namespace -d 'Multicast namespace on the server' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l interface -d 'Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0)' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l start-timeout -d 'Limit for session start: initiation, join and first data each [e.g. 30s, 2m]' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l user -d 'Log in as this user ([DOMAIN\\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l password-file -d 'Read the password from the first line of FILE' -r -F
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l password -d 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO; picks NTLM (Kerberos comes later)'
+ntlm\t'NTLMv2'
+kerberos\t'Kerberos (not supported yet)'
+anonymous\t'Anonymous NTLM (no user, no password)'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l rpc-port -d 'TCP port of the WDS RPC listener' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l initiation -d 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise' -r -f -a "auto\t''
+rpc\t'Authenticated, over RPC (TCP 5040 or the endpoint mapper\'s answer)'
+udp\t'Unauthenticated, over UDP 5041'"
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l object -l content -d 'Object (content) to download; repeat to download several at once' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s o -l output -d 'Output file, or `-` for stdout; a folder when several objects are given. Default: the object\'s file name in the current folder' -r -F
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l timeout -d 'Give up after this long without data from the server [e.g. 30s]' -r
@@ -47,19 +58,34 @@ none\t'No progress output'"
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l sha256 -d 'Expected SHA-256 of the object (64 hex digits); a mismatch deletes the file (exit 8)' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l trace -d 'Write one line per packet sent or received to FILE' -r -F
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l cache-size -d 'Received data held in memory before it is written [e.g. 32MiB, 512k, 1G]' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l endpoint-mapper -d 'Ask the endpoint mapper (TCP 135) for the RPC listener\'s port'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l pre-os -d 'Running pre-OS (WinPE): ask the server for checksum-only packet security'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s q -l quiet -d 'No start and summary lines, no progress'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s v -l verbose -d 'More detail: notices and full statistics; twice: every packet on stderr'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l keep-partial -d 'Keep the partial file when the download fails or is cancelled'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l force -d 'Replace an existing output file'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s V -l version -d 'Print version'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l server -d 'WDS server, as HOST or HOST:PORT (default port 5041)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l server -d 'WDS server, as HOST or HOST:PORT (the port of UDP initiation, 5041 by default)' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l namespace -d 'Multicast namespace on the server' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l interface -d 'Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0)' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l start-timeout -d 'Limit for session start: initiation, join and first data each [e.g. 30s, 2m]' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l user -d 'Log in as this user ([DOMAIN\\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l password-file -d 'Read the password from the first line of FILE' -r -F
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l password -d 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO; picks NTLM (Kerberos comes later)'
+ntlm\t'NTLMv2'
+kerberos\t'Kerberos (not supported yet)'
+anonymous\t'Anonymous NTLM (no user, no password)'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l rpc-port -d 'TCP port of the WDS RPC listener' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l initiation -d 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise' -r -f -a "auto\t''
+rpc\t'Authenticated, over RPC (TCP 5040 or the endpoint mapper\'s answer)'
+udp\t'Unauthenticated, over UDP 5041'"
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l object -l content -d 'Object (content) to describe' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l endpoint-mapper -d 'Ask the endpoint mapper (TCP 135) for the RPC listener\'s port'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l pre-os -d 'Running pre-OS (WinPE): ask the server for checksum-only packet security'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l json -d 'Print the description as one JSON object'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -s h -l help -d 'Print help'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -s V -l version -d 'Print version'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l namespace -d 'Namespace to serve, as NAME=DIR; repeat for several' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l listen -d 'Address to listen and send multicast on' -r
@@ -73,6 +99,14 @@ complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l ttl -d 'Multicast 
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l log-format -d 'Log lines as human text or JSON' -r -f -a "human\t''
 json\t''"
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l session-timeout -d 'End a session after this long without any client packet' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l accounts -d 'Serve authenticated initiation over RPC to the users in FILE (lines [DOMAIN\\]NAME:PASSWORD, # comments)' -r -F
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l rpc-port -d 'TCP port of the RPC listener (with --accounts)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l security-mode -d 'Packet security for authenticated clients that are not pre-OS: checksum, hash (HMAC both ways) or sign (the server signs, clients hash)' -r -f -a "checksum\t''
+hash\t''
+sign\t''"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l sign-key-bits -d 'Bits of the RSA key made at start for --security-mode sign' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l require-auth -d 'Refuse UDP initiation (with an error reply): every client must log in'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l allow-anonymous -d 'Accept anonymous NTLM logins'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand demo" -l size -d 'Size of the random file to serve' -r

@@ -248,12 +248,12 @@ fn refusal_and_timeout_name_their_cause() {
         other => panic!("expected an initiation timeout, got {other:?}"),
     }
 
-    let mut req = Request::new("127.0.0.1", "ns", "x");
-    req.auth = wdsmc::transport::AuthLevel::Authenticated;
+    // A request that cannot be sent is refused at start, before any thread or socket.
+    let req = Request::new(" ", "ns", "x");
     assert!(matches!(
         Session::start(req, |_, _| {}),
         Err(TransportError::InvalidRequest(
-            wdsmc::transport::RequestError::AuthNotSupported
+            wdsmc::transport::RequestError::NoServer
         ))
     ));
 }

@@ -60,7 +60,7 @@ pub enum ProgressMode {
 /// Where the server is and which object to ask for.
 #[derive(Debug, Clone, Args)]
 pub struct SourceArgs {
-    /// WDS server, as HOST or HOST:PORT (default port 5041).
+    /// WDS server, as HOST or HOST:PORT (the port of UDP initiation, 5041 by default).
     #[arg(long, value_name = "HOST[:PORT]")]
     pub server: String,
     /// Multicast namespace on the server.
@@ -72,6 +72,61 @@ pub struct SourceArgs {
     /// Limit for session start: initiation, join and first data each [e.g. 30s, 2m].
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
     pub start_timeout: Option<Duration>,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+/// Authenticated initiation: the WDS Control Protocol over DCE/RPC, as real deployments use.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Authenticated initiation")]
+pub struct AuthArgs {
+    /// Log in as this user ([DOMAIN\]NAME) and initiate over RPC. The password comes from
+    /// --password-file, else WDSMC_PASSWORD, else a prompt on a terminal.
+    #[arg(long, value_name = "[DOMAIN\\]NAME")]
+    pub user: Option<String>,
+    /// Read the password from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// The password itself (other users of this machine can see it; prefer --password-file
+    /// or WDSMC_PASSWORD).
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// Security provider of the RPC login [default: negotiate].
+    #[arg(long, value_enum, value_name = "MECH")]
+    pub auth: Option<AuthMech>,
+    /// TCP port of the WDS RPC listener.
+    #[arg(long, value_name = "PORT", default_value_t = wdsmc::transport::DEFAULT_RPC_PORT)]
+    pub rpc_port: u16,
+    /// Ask the endpoint mapper (TCP 135) for the RPC listener's port.
+    #[arg(long)]
+    pub endpoint_mapper: bool,
+    /// How to initiate: auto is rpc when --user or --auth is given, udp otherwise.
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = InitiationArg::Auto)]
+    pub initiation: InitiationArg,
+    /// Running pre-OS (WinPE): ask the server for checksum-only packet security.
+    #[arg(long)]
+    pub pre_os: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMech {
+    /// SPNEGO; picks NTLM (Kerberos comes later).
+    Negotiate,
+    /// NTLMv2.
+    Ntlm,
+    /// Kerberos (not supported yet).
+    Kerberos,
+    /// Anonymous NTLM (no user, no password).
+    Anonymous,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitiationArg {
+    Auto,
+    /// Authenticated, over RPC (TCP 5040 or the endpoint mapper's answer).
+    Rpc,
+    /// Unauthenticated, over UDP 5041.
+    Udp,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -167,6 +222,33 @@ pub struct ServeArgs {
     /// End a session after this long without any client packet.
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
     pub session_timeout: Option<Duration>,
+    /// Serve authenticated initiation over RPC to the users in FILE (lines
+    /// [DOMAIN\]NAME:PASSWORD, # comments).
+    #[arg(long, value_name = "FILE", help_heading = "Authenticated initiation")]
+    pub accounts: Option<PathBuf>,
+    /// TCP port of the RPC listener (with --accounts).
+    #[arg(long, value_name = "PORT", default_value_t = wdsmc::transport::DEFAULT_RPC_PORT, help_heading = "Authenticated initiation")]
+    pub rpc_port: u16,
+    /// Refuse UDP initiation (with an error reply): every client must log in.
+    #[arg(long, requires = "accounts", help_heading = "Authenticated initiation")]
+    pub require_auth: bool,
+    /// Packet security for authenticated clients that are not pre-OS: checksum, hash (HMAC
+    /// both ways) or sign (the server signs, clients hash).
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = SecurityModeArg::Hash, help_heading = "Authenticated initiation")]
+    pub security_mode: SecurityModeArg,
+    /// Accept anonymous NTLM logins.
+    #[arg(long, requires = "accounts", help_heading = "Authenticated initiation")]
+    pub allow_anonymous: bool,
+    /// Bits of the RSA key made at start for --security-mode sign.
+    #[arg(long, value_name = "BITS", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1024..=8192), help_heading = "Authenticated initiation")]
+    pub sign_key_bits: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SecurityModeArg {
+    Checksum,
+    Hash,
+    Sign,
 }
 
 #[derive(Debug, Clone, Args)]

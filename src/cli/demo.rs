@@ -82,7 +82,10 @@ pub fn run(args: DemoArgs) -> Result<(), Failure> {
         let target = downloads.join(format!("client-{n}.bin"));
         let output =
             Output::create(Destination::File(target), OBJECT, options.clone()).map_err(|e| {
-                Failure::msg(ExitCode::for_download_error(&e), exit::download_message(&e))
+                Failure::msg(
+                    ExitCode::for_download_error(&e),
+                    exit::download_message(&e, false),
+                )
             })?;
         jobs.push(Job {
             label: format!("client {n}"),

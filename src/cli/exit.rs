@@ -5,7 +5,7 @@
 use std::fmt;
 
 use wdsmc::download::DownloadError;
-use wdsmc::transport::{NetworkError, TransportError};
+use wdsmc::transport::{AuthFailure, NetworkError, Phase, RpcFailure, TransportError};
 
 /// Process exit statuses of `wdsmc`. When several objects are downloaded at once the process
 /// exits with the highest status among them.
@@ -28,6 +28,8 @@ pub enum ExitCode {
     Kicked = 7,
     /// The downloaded data did not match `--sha256`.
     Integrity = 8,
+    /// The server rejected the credentials, or denied the user the object.
+    Auth = 9,
     /// Interrupted (Ctrl-C, SIGTERM, SIGHUP, console close).
     Cancelled = 130,
 }
@@ -41,7 +43,7 @@ pub const EXIT_CODE_TABLE: &[(ExitCode, &str)] = &[
     ),
     (
         ExitCode::Usage,
-        "usage error (bad arguments, terminal stdout for -o -, unsupported auth)",
+        "usage error (bad arguments, terminal stdout for -o -, no password for --user)",
     ),
     (
         ExitCode::Output,
@@ -65,6 +67,10 @@ pub const EXIT_CODE_TABLE: &[(ExitCode, &str)] = &[
         "integrity failure (--sha256 mismatch; the file is deleted)",
     ),
     (
+        ExitCode::Auth,
+        "authentication failed (credentials rejected, or access to the object denied)",
+    ),
+    (
         ExitCode::Cancelled,
         "cancelled by Ctrl-C, SIGTERM, SIGHUP or console close",
     ),
@@ -85,7 +91,14 @@ impl ExitCode {
             TransportError::InvalidRequest(_) => ExitCode::Usage,
             TransportError::Network(_) => ExitCode::NetworkSetup,
             TransportError::Aborted => ExitCode::Output,
-            TransportError::InvalidReply(_) | TransportError::Internal(_) => ExitCode::Internal,
+            TransportError::AuthFailed(_) => ExitCode::Auth,
+            TransportError::Rpc(RpcFailure::Fault { .. }) => ExitCode::Refused,
+            TransportError::Rpc(
+                RpcFailure::Connection { .. } | RpcFailure::NotRegistered { .. },
+            ) => ExitCode::NetworkSetup,
+            TransportError::Rpc(RpcFailure::BadReply(_) | RpcFailure::BadSecurity(_))
+            | TransportError::InvalidReply(_)
+            | TransportError::Internal(_) => ExitCode::Internal,
         }
     }
 
@@ -116,10 +129,10 @@ impl ExitCode {
 }
 
 /// A download error as the user reads it: the library's message and, where an option of this
-/// command line addresses it, that option.
-pub fn download_message(error: &DownloadError) -> String {
+/// command line addresses it, that option. `rpc`: the session was initiated over RPC.
+pub fn download_message(error: &DownloadError, rpc: bool) -> String {
     let hint = match error {
-        DownloadError::Transport(error) => return transport_message(error),
+        DownloadError::Transport(error) => return transport_message(error, rpc),
         DownloadError::NoFileName { .. } | DownloadError::TargetIsFolder { .. } => "; use -o FILE",
         DownloadError::TargetExists { .. } => {
             "; use --force to replace it or -o to choose another name"
@@ -131,7 +144,7 @@ pub fn download_message(error: &DownloadError) -> String {
 }
 
 /// A transport error with the option that addresses it, if any.
-pub fn transport_message(error: &TransportError) -> String {
+pub fn transport_message(error: &TransportError, rpc: bool) -> String {
     let hint = match error {
         TransportError::Network(NetworkError::NoRoute { .. }) => {
             "; choose an interface with --interface"
@@ -142,6 +155,34 @@ pub fn transport_message(error: &TransportError) -> String {
             } else {
                 "; pick one that `ip addr` lists"
             }
+        }
+        TransportError::Network(NetworkError::RpcConnect { .. }) => {
+            "; check --rpc-port (or try --endpoint-mapper) and that the firewall passes it"
+        }
+        TransportError::AuthFailed(AuthFailure::ObjectDenied { .. }) => {
+            "; log in as a user the namespace allows (--user)"
+        }
+        TransportError::AuthFailed(_) => "; check --user and the password",
+        TransportError::Refused {
+            code: wdsmc::server::UDP_REFUSED_AUTH_REQUIRED,
+        } => "; this server requires authenticated initiation: log in with --user",
+        TransportError::Timeout {
+            phase: Phase::Initiation,
+            ..
+        } if rpc => {
+            "; the RPC listener did not finish the login in time: check --rpc-port and the firewall, or raise --start-timeout"
+        }
+        TransportError::Timeout {
+            phase: Phase::Initiation,
+            ..
+        } => {
+            "; the server did not answer: UDP 5041 may be blocked, or the server accepts only authenticated initiation (use --user)"
+        }
+        TransportError::Timeout {
+            phase: Phase::Join | Phase::FirstData,
+            ..
+        } => {
+            "; the session's UDP ports or its multicast group may be blocked (firewall, IGMP snooping), or --interface is wrong"
         }
         _ => "",
     };
@@ -218,8 +259,8 @@ mod tests {
             ExitCode::for_transport_error(&TransportError::Aborted).as_i32(),
             3
         );
-        let auth = TransportError::InvalidRequest(RequestError::AuthNotSupported);
-        assert_eq!(ExitCode::for_transport_error(&auth).as_i32(), 2);
+        let auth = TransportError::AuthFailed(AuthFailure::AccessDenied);
+        assert_eq!(ExitCode::for_transport_error(&auth).as_i32(), 9);
         let no_server = TransportError::InvalidRequest(RequestError::NoServer);
         assert_eq!(ExitCode::for_transport_error(&no_server).as_i32(), 2);
     }

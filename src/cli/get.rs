@@ -12,10 +12,16 @@ use wdsmc::transport::{Request, Timeouts};
 use super::args::GetArgs;
 use super::exit::{self, ExitCode, Failure};
 use super::jobs::{self, Job, Plan};
+use super::login;
 use super::progress::Reporter;
 
 pub fn run(args: GetArgs) -> Result<(), Failure> {
+    // Outputs first: a target that cannot be written is refused before a password is asked.
     let jobs = plan_jobs(&args)?;
+    let mut plan = plan(&args);
+    plan.request.initiation = login::initiation(&args.source.auth, &mut |warning| {
+        eprintln!("wdsmc: warning: {warning}")
+    })?;
     let labels: Vec<String> = jobs.iter().map(|j| j.label.clone()).collect();
     let reporter = Arc::new(Reporter::new(
         args.progress,
@@ -23,7 +29,7 @@ pub fn run(args: GetArgs) -> Result<(), Failure> {
         args.verbose,
         &labels,
     ));
-    match jobs::run(jobs, plan(&args), reporter) {
+    match jobs::run(jobs, plan, reporter) {
         ExitCode::Success => Ok(()),
         code => Err(Failure::reported(code)),
     }
@@ -130,6 +136,6 @@ fn plan_jobs(args: &GetArgs) -> Result<Vec<Job>, Failure> {
 fn refusal(error: DownloadError) -> Failure {
     Failure::msg(
         ExitCode::for_download_error(&error),
-        exit::download_message(&error),
+        exit::download_message(&error, false),
     )
 }

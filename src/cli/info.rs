@@ -2,10 +2,12 @@
 
 use serde_json::json;
 
+use wdsmc::transport::{Initiation, Request, initiate};
+
 use super::args::InfoArgs;
 use super::exit::{self, ExitCode, Failure};
+use super::login;
 use super::units::format_bytes;
-use wdsmc::transport::{Request, initiate};
 
 pub fn run(args: InfoArgs) -> Result<(), Failure> {
     let mut request = Request::new(
@@ -17,10 +19,14 @@ pub fn run(args: InfoArgs) -> Result<(), Failure> {
     if let Some(limit) = args.source.start_timeout {
         request.timeouts.initiation = limit;
     }
+    request.initiation = login::initiation(&args.source.auth, &mut |warning| {
+        eprintln!("wdsmc: warning: {warning}")
+    })?;
+    let rpc = matches!(request.initiation, Initiation::Rpc(_));
     let info = initiate(&request).map_err(|e| {
         Failure::msg(
             ExitCode::for_transport_error(&e),
-            exit::transport_message(&e),
+            exit::transport_message(&e, rpc),
         )
     })?;
     let session = &info.params;
@@ -36,6 +42,9 @@ pub fn run(args: InfoArgs) -> Result<(), Failure> {
             "size": session.content_size,
             "block_size": session.block_size,
             "total_blocks": session.total_blocks,
+            "authenticated": info.authenticated,
+            "server_security": info.security.modes.server.name(),
+            "client_security": info.security.modes.client.name(),
         });
         println!("{description}");
     } else {
@@ -55,6 +64,16 @@ pub fn run(args: InfoArgs) -> Result<(), Failure> {
         );
         println!("block size:   {} bytes", session.block_size);
         println!("total blocks: {}", session.total_blocks);
+        println!(
+            "security:     server {}, client {} ({})",
+            info.security.modes.server.name(),
+            info.security.modes.client.name(),
+            if info.authenticated {
+                "authenticated over RPC"
+            } else {
+                "unauthenticated, over UDP"
+            }
+        );
     }
     Ok(())
 }

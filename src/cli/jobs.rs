@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use wdsmc::download::{Download, DownloadEvent, Outcome, Output, Saved};
-use wdsmc::transport::{Event, Request};
+use wdsmc::transport::{Event, Initiation, Request};
 
 use super::exit::{self, ExitCode};
 use super::progress::{JobOutcome, Reporter};
@@ -66,13 +66,14 @@ pub fn run(jobs: Vec<Job>, plan: Plan, reporter: Arc<Reporter>) -> ExitCode {
         let mut request = plan.request.clone();
         request.object = job.object.clone();
         request.trace = trace.is_some() || reporter.verbose() >= 2;
+        let rpc = matches!(request.initiation, Initiation::Rpc(_));
         let on_event = render(index, &job, &request, trace.clone(), &reporter, tx.clone());
         match Download::start(request, job.output, on_event) {
             Ok(download) => downloads.push(download),
             Err(error) => {
                 let outcome = JobOutcome {
                     code: ExitCode::for_download_error(&error),
-                    error: Some(exit::download_message(&error)),
+                    error: Some(exit::download_message(&error, rpc)),
                     stats: None,
                     elapsed: Duration::ZERO,
                     destination: None,
@@ -122,6 +123,7 @@ fn render(
 ) -> impl FnMut(DownloadEvent<'_>) + Send + 'static {
     let reporter = Arc::clone(reporter);
     let server = request.server.clone();
+    let rpc = matches!(request.initiation, Initiation::Rpc(_));
     let namespace = request.namespace.clone();
     let label = job.label.clone();
     let object = job.object.clone();
@@ -145,16 +147,32 @@ fn render(
                 reporter.line(&format!("wdsmc: {label}: {direction} {peer} {datagram}"));
             }
         }
+        DownloadEvent::Transport(Event::RpcTrace {
+            outgoing,
+            peer,
+            pdu,
+        }) => {
+            let direction = if outgoing { "send" } else { "recv" };
+            let summary = wdsmc::rpc::pdu::Summary(pdu);
+            if let Some(trace) = &trace {
+                let timestamp = humantime::format_rfc3339_micros(SystemTime::now());
+                let mut file = trace.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = writeln!(file, "{timestamp} {label} {direction} {peer} {summary}");
+            }
+            if reporter.verbose() >= 2 {
+                reporter.line(&format!("wdsmc: {label}: {direction} {peer} {summary}"));
+            }
+        }
         DownloadEvent::Transport(other) => reporter.transport_event(index, &other),
         DownloadEvent::Finished(outcome) => {
-            let outcome = job_outcome(outcome);
+            let outcome = job_outcome(outcome, rpc);
             reporter.finish(index, &outcome);
             let _ = done.send(Message::Done(index, outcome.code));
         }
     }
 }
 
-fn job_outcome(outcome: &Outcome) -> JobOutcome {
+fn job_outcome(outcome: &Outcome, rpc: bool) -> JobOutcome {
     let (code, error, destination) = match &outcome.result {
         Ok(saved) => {
             let destination = match saved {
@@ -164,7 +182,7 @@ fn job_outcome(outcome: &Outcome) -> JobOutcome {
             (ExitCode::Success, None, Some(destination))
         }
         Err(error) => {
-            let mut message = exit::download_message(error);
+            let mut message = exit::download_message(error, rpc);
             if let Some(kept) = &outcome.kept_partial {
                 message.push_str(&format!("; partial data kept in {}", kept.display()));
             }

@@ -10,6 +10,7 @@ mod generate;
 mod get;
 mod info;
 mod jobs;
+mod login;
 mod progress;
 mod serve;
 mod signals;

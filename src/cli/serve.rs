@@ -3,10 +3,14 @@
 use std::net::IpAddr;
 use std::sync::mpsc;
 
-use super::args::{LogFormatArg, ServeArgs};
+use wdsmc::auth::Accounts;
+use wdsmc::server::{LogFormat, NamespaceConfig, RpcConfig, Server, ServerConfig, ServerError};
+use wdsmc::wire::mt::SecurityType;
+use wdsmc::wire::security::SecModes;
+
+use super::args::{LogFormatArg, SecurityModeArg, ServeArgs};
 use super::exit::{ExitCode, Failure};
 use super::signals;
-use wdsmc::server::{LogFormat, NamespaceConfig, Server, ServerConfig, ServerError};
 
 pub fn run(args: ServeArgs) -> Result<(), Failure> {
     let config = build_config(&args)?;
@@ -22,7 +26,13 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         };
         Failure::new(code, error)
     })?;
-    eprintln!("wdsmc: serving on {} (Ctrl-C to stop)", server.msi_addr());
+    match server.rpc_addr() {
+        Some(rpc) => eprintln!(
+            "wdsmc: serving on {} and RPC {rpc} (Ctrl-C to stop)",
+            server.msi_addr()
+        ),
+        None => eprintln!("wdsmc: serving on {} (Ctrl-C to stop)", server.msi_addr()),
+    }
     // A signal stops the server through its handle; `wait` also returns if the server stops
     // on its own (a fatal error), which must not look like a clean stop.
     let handle = server.shutdown_handle();
@@ -82,5 +92,20 @@ fn build_config(args: &ServeArgs) -> Result<ServerConfig, Failure> {
         LogFormatArg::Human => LogFormat::Human,
         LogFormatArg::Json => LogFormat::Json,
     };
+    if let Some(path) = &args.accounts {
+        let accounts = Accounts::load(path).map_err(|e| Failure::new(ExitCode::Usage, e))?;
+        let mut rpc = RpcConfig::new(accounts);
+        rpc.port = args.rpc_port;
+        rpc.require_auth = args.require_auth;
+        rpc.allow_anonymous = args.allow_anonymous;
+        rpc.sign_key_bits = args.sign_key_bits as usize;
+        let (server, client) = match args.security_mode {
+            SecurityModeArg::Checksum => (SecurityType::Checksum, SecurityType::Checksum),
+            SecurityModeArg::Hash => (SecurityType::Hash, SecurityType::Hash),
+            SecurityModeArg::Sign => (SecurityType::Sign, SecurityType::Hash),
+        };
+        rpc.modes = SecModes { client, server };
+        config.rpc = Some(rpc);
+    }
     Ok(config)
 }

@@ -326,6 +326,38 @@ pub fn ptype_name(ptype: u8) -> &'static str {
     }
 }
 
+/// A PDU for traces: its type, call id, fragment flags and lengths from the common header,
+/// never its stub or authentication token (those may carry credentials-derived bytes).
+pub struct Summary<'a>(pub &'a [u8]);
+
+impl std::fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let b = self.0;
+        if b.len() < HEADER_LEN {
+            return write!(f, "RPC fragment of {} bytes", b.len());
+        }
+        let flags = b[3];
+        write!(
+            f,
+            "RPC {} call={} len={} auth_len={}{}{}",
+            ptype_name(b[2]),
+            u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
+            u16::from_le_bytes([b[8], b[9]]),
+            u16::from_le_bytes([b[10], b[11]]),
+            if flags & pfc::FIRST_FRAG != 0 {
+                " first"
+            } else {
+                ""
+            },
+            if flags & pfc::LAST_FRAG != 0 {
+                " last"
+            } else {
+                ""
+            },
+        )
+    }
+}
+
 /// `sec_trailer` (MS-RPCE 2.2.2.11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SecTrailer {

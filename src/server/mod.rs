@@ -13,12 +13,18 @@ pub mod driver;
 pub mod log;
 pub mod msi;
 pub mod registry;
+pub mod rpc;
 pub mod send_batch;
 
 use content::ContentProvider;
 use log::Logger;
 use msi::Responder;
 use registry::{Registry, ServerKeys};
+use rpc::{RpcListener, RpcSettings};
+
+use crate::auth::Accounts;
+use crate::wire::mt::SecurityType;
+use crate::wire::security::SecModes;
 
 /// One namespace: a name clients ask for and the folder its objects come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +66,46 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     /// Seed for session ids and back-offs; from the OS when `None`.
     pub seed: Option<u64>,
+    /// Authenticated initiation over RPC; `None` serves UDP initiation only.
+    pub rpc: Option<RpcConfig>,
 }
+
+/// The WDS RPC listener's settings.
+#[derive(Debug, Clone)]
+pub struct RpcConfig {
+    /// TCP port (default 5040); 0 picks a free one (see [`Server::rpc_addr`]).
+    pub port: u16,
+    /// Who may log in.
+    pub accounts: Arc<Accounts>,
+    /// Modes for authenticated clients that are not pre-OS (pre-OS clients always get the
+    /// checksum both ways, MS-WDSMSI 3.1.5.1.1).
+    pub modes: SecModes,
+    /// Refuse UDP initiation (with an error reply) so that every client authenticates.
+    pub require_auth: bool,
+    pub allow_anonymous: bool,
+    /// Size of the RSA key made at start when the server signs.
+    pub sign_key_bits: usize,
+}
+
+impl RpcConfig {
+    pub fn new(accounts: Accounts) -> Self {
+        Self {
+            port: crate::transport::DEFAULT_RPC_PORT,
+            accounts: Arc::new(accounts),
+            modes: SecModes {
+                client: SecurityType::Hash,
+                server: SecurityType::Hash,
+            },
+            require_auth: false,
+            allow_anonymous: false,
+            sign_key_bits: 2048,
+        }
+    }
+}
+
+/// The code a refused UDP request gets when the server requires authentication: Win32
+/// ERROR_ACCESS_DENIED.
+pub const UDP_REFUSED_AUTH_REQUIRED: u32 = 5;
 
 /// Default server block size: a LAN-safe size well below the 64 KiB DataLen limit.
 pub const DEFAULT_BLOCK_SIZE: u32 = 8192;
@@ -81,6 +126,7 @@ impl ServerConfig {
             session_inactivity: Duration::from_secs(300),
             log_format: LogFormat::Human,
             seed: None,
+            rpc: None,
         }
     }
 }
@@ -88,6 +134,7 @@ impl ServerConfig {
 /// A running server; [`Server::shutdown`] (or dropping it) stops it cleanly.
 pub struct Server {
     msi_addr: SocketAddr,
+    rpc_addr: Option<SocketAddr>,
     stop: Arc<AtomicBool>,
     responder: Mutex<Option<JoinHandle<()>>>,
     stopped: Arc<(Mutex<bool>, Condvar)>,
@@ -137,8 +184,13 @@ impl Server {
             serde_json::json!({ "addr": msi_addr.to_string(), "namespaces": namespaces,
                                 "ports": [config.port_range.0, config.port_range.1] }),
         );
-        let keys =
-            ServerKeys::generate(false, 0).map_err(|e| ServerError::Config(e.to_string()))?;
+        let rpc = config.rpc.clone();
+        let signs = rpc
+            .as_ref()
+            .is_some_and(|r| r.modes.server == SecurityType::Sign);
+        let sign_bits = rpc.as_ref().map_or(0, |r| r.sign_key_bits);
+        let keys = ServerKeys::generate(signs, sign_bits)
+            .map_err(|e| ServerError::Config(e.to_string()))?;
         let registry = Arc::new(Registry::new(
             config,
             content,
@@ -146,18 +198,64 @@ impl Server {
             Arc::clone(&stop),
             keys,
         ));
+        let mut rpc_addr = None;
+        let mut rpc_thread = None;
+        if let Some(rpc) = &rpc {
+            let bind = SocketAddr::new(msi_addr.ip(), rpc.port);
+            let listener = std::net::TcpListener::bind(bind)
+                .map_err(|error| ServerError::Bind { addr: bind, error })?;
+            let bound = listener.local_addr()?;
+            rpc_addr = Some(bound);
+            let settings = RpcSettings {
+                accounts: Arc::clone(&rpc.accounts),
+                modes: rpc.modes,
+                allow_anonymous: rpc.allow_anonymous,
+            };
+            let listener = RpcListener::new(
+                listener,
+                Arc::clone(&registry),
+                settings,
+                logger,
+                Arc::clone(&stop),
+            )?;
+            logger.log(
+                "listening",
+                None,
+                &format!(
+                    "RPC listener on {bound} (WdsRpcInterface, NTLM and SPNEGO at packet privacy), security {}/{}{}",
+                    rpc.modes.server.name(),
+                    rpc.modes.client.name(),
+                    if rpc.require_auth { "; UDP initiation refused" } else { "" }
+                ),
+                serde_json::json!({ "rpc_addr": bound.to_string(), "require_auth": rpc.require_auth,
+                                    "server_security": rpc.modes.server.name(),
+                                    "client_security": rpc.modes.client.name() }),
+            );
+            rpc_thread = Some(
+                std::thread::Builder::new()
+                    .name("wdsmc-rpc".into())
+                    .spawn(move || listener.run())?,
+            );
+        }
+        let refuse_udp = rpc
+            .as_ref()
+            .is_some_and(|r| r.require_auth)
+            .then_some(UDP_REFUSED_AUTH_REQUIRED);
         let responder = Responder::new(
             Arc::clone(&registry),
             logger,
             socket,
             Arc::clone(&stop),
-            None,
+            refuse_udp,
         );
         let done = Arc::clone(&stopped);
         let thread = std::thread::Builder::new()
             .name("wdsmc-msi".into())
             .spawn(move || {
                 responder.run();
+                if let Some(thread) = rpc_thread {
+                    let _ = thread.join();
+                }
                 registry.join_all();
                 let (lock, condvar) = &*done;
                 *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
@@ -165,6 +263,7 @@ impl Server {
             })?;
         Ok(Server {
             msi_addr,
+            rpc_addr,
             stop,
             responder: Mutex::new(Some(thread)),
             stopped,
@@ -174,6 +273,11 @@ impl Server {
     /// The MSI responder's bound address (useful with port 0 in tests).
     pub fn msi_addr(&self) -> SocketAddr {
         self.msi_addr
+    }
+
+    /// The RPC listener's bound address, when it runs.
+    pub fn rpc_addr(&self) -> Option<SocketAddr> {
+        self.rpc_addr
     }
 
     /// A handle that can stop the server from another thread.

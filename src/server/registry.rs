@@ -361,14 +361,14 @@ impl State {
                 key.namespace,
                 reply.total_blocks,
                 reply.block_size,
-                mode_name(key.modes.server),
-                mode_name(key.modes.client),
+                key.modes.server.name(),
+                key.modes.client.name(),
             ),
             json!({ "namespace": key.namespace, "object": object, "path": key.path.display().to_string(),
                     "size": size, "block_size": reply.block_size, "total_blocks": reply.total_blocks,
                     "group": group.to_string(), "port": port,
-                    "server_security": mode_name(key.modes.server),
-                    "client_security": mode_name(key.modes.client) }),
+                    "server_security": key.modes.server.name(),
+                    "client_security": key.modes.client.name() }),
         );
         self.sessions.push(SessionEntry {
             key,
@@ -420,15 +420,5 @@ impl State {
                 .map(|offset| IpAddr::V4(Ipv4Addr::from((base & !mask) | offset as u32)))
                 .find(|ip| !in_use(*ip))
         }
-    }
-}
-
-/// Lower-case name of a security mode, for logs.
-pub fn mode_name(mode: SecurityType) -> &'static str {
-    match mode {
-        SecurityType::None => "none",
-        SecurityType::Hash => "hash",
-        SecurityType::Sign => "sign",
-        SecurityType::Checksum => "checksum",
     }
 }

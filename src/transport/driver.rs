@@ -20,7 +20,6 @@ use super::shared::Shared;
 use super::{Datagram, Event, Request, Stats, Status, TransportError};
 use crate::proto::SmallRng;
 use crate::proto::client::{Client, ClientConfig, ClientEvent, ClientOutcome};
-use crate::wire::security::SessionSecurity;
 
 /// Longest the driver waits on the multicast socket before it has joined: the JOINACK comes
 /// through the unicast receive thread and is picked up after that wait at the latest.
@@ -74,6 +73,9 @@ fn drive(
     let params = initiated.info.params.clone();
     shared.set_content_size(params.content_size);
     emit(Event::SessionStart(&initiated.info));
+    if let Some(metadata) = &initiated.metadata {
+        emit(Event::ReceiveMetadata(metadata));
+    }
 
     let client_name = request
         .client_name
@@ -86,11 +88,11 @@ fn drive(
     let client = Client::new(
         ClientConfig {
             params: params.clone(),
-            security: SessionSecurity::checksum(),
+            security: initiated.info.security.clone(),
             client_name,
             local_ip: initiated.iface.address,
             mac_address: initiated.iface.mac.clone(),
-            user_sid: None,
+            user_sid: initiated.info.user_sid.clone(),
             cache_size: request.cache_size,
             join_timeout: request.timeouts.join,
             first_data_timeout: request.timeouts.first_data,

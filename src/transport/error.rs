@@ -37,6 +37,12 @@ pub enum TransportError {
     InvalidReply(ReplyError),
     #[error(transparent)]
     Network(#[from] NetworkError),
+    /// The server did not accept the credentials, or denied this user the object.
+    #[error(transparent)]
+    AuthFailed(#[from] AuthFailure),
+    /// The RPC conversation failed for a reason other than authentication.
+    #[error(transparent)]
+    Rpc(#[from] RpcFailure),
     #[error("internal error: {0}")]
     Internal(Internal),
 }
@@ -59,10 +65,58 @@ pub enum RequestError {
     BadPort { server: String, port: String },
     #[error(transparent)]
     Field(#[from] msi::RequestError),
+    #[error("client name {name:?} cannot be sent: {reason}")]
+    ClientName { name: String, reason: String },
+}
+
+/// How authentication failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    #[error("the server rejected the credentials at bind (bind_nak, reason {})", reject_reason(*.reason))]
+    BindRejected { reason: u16 },
+    #[error("the server rejected the credentials (fault 0x{status:08X} on the security exchange)")]
+    SecurityExchange { status: u32 },
     #[error(
-        "authenticated initiation (WDS Control Protocol over RPC) is not supported yet; use an unauthenticated namespace"
+        "access denied by the server (fault 0x00000005): the credentials were rejected or lack the right to call it"
     )]
-    AuthNotSupported,
+    AccessDenied,
+    #[error("access denied to {namespace:?}/{object:?} for this user (0x00000005)")]
+    ObjectDenied { namespace: String, object: String },
+    #[error("authentication failed: {0}")]
+    Provider(crate::rpc::security::AuthError),
+}
+
+fn reject_reason(reason: u16) -> String {
+    use crate::rpc::pdu::reject_reason as r;
+    let name = match reason {
+        r::AUTHENTICATION_TYPE_NOT_RECOGNIZED => "authentication type not recognized",
+        r::INVALID_CHECKSUM => "invalid checksum",
+        r::PROTOCOL_VERSION_NOT_SUPPORTED => "protocol version not supported",
+        r::TEMPORARY_CONGESTION => "temporary congestion",
+        r::LOCAL_LIMIT_EXCEEDED => "local limit exceeded",
+        _ => "not specified",
+    };
+    format!("{reason}: {name}")
+}
+
+/// An RPC conversation that failed for a reason other than authentication.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RpcFailure {
+    #[error("the RPC call failed with fault 0x{status:08X}")]
+    Fault { status: u32 },
+    #[error("the RPC connection to {server} failed: {error}")]
+    Connection {
+        server: SocketAddr,
+        error: crate::rpc::client::ClientError,
+    },
+    #[error(
+        "the endpoint mapper on {server} does not know the WDS interface (status 0x{status:08X})"
+    )]
+    NotRegistered { server: SocketAddr, status: u32 },
+    #[error("the server's WdsRpcMessage reply is malformed: {0}")]
+    BadReply(crate::wire::DecodeError),
+    #[error("the server's security parameters are unusable: {0}")]
+    BadSecurity(crate::wire::security::KeyError),
 }
 
 /// Name resolution, interface choice and socket setup.
@@ -92,6 +146,10 @@ pub enum NetworkError {
     },
     #[error("cannot send to server {server}: {error}")]
     Send { server: SocketAddr, error: OsError },
+    #[error("cannot connect to the WDS RPC listener {server}: {error}")]
+    RpcConnect { server: SocketAddr, error: OsError },
+    #[error("the RPC connection to {server} failed: {error}")]
+    RpcStream { server: SocketAddr, error: OsError },
 }
 
 fn family(ip: IpAddr) -> &'static str {

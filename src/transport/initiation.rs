@@ -4,11 +4,13 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use super::error::{NetworkError, OsError, RequestError};
+use super::error::{NetworkError, OsError, RequestError, RpcFailure};
 use super::net::{self, LocalInterface, RECV_POLL};
-use super::{AuthLevel, Datagram, Event, Phase, Request, SessionInfo, TransportError};
+use super::rpc_initiation;
+use super::{Datagram, Event, Initiation, Phase, Request, SessionInfo, TransportError};
 use crate::proto::SessionParams;
-use crate::wire::msi::{self, MsiPacket, MsiRequest};
+use crate::wire::msi::{self, MsiPacket, MsiReply, MsiRequest};
+use crate::wire::security::SessionSecurity;
 
 /// How often the MSI request is re-sent while no reply arrives (MS-WDSMSI §3.1.6).
 const MSI_RETRY: Duration = Duration::from_secs(1);
@@ -24,9 +26,6 @@ pub fn initiate(request: &Request) -> Result<SessionInfo, TransportError> {
 
 /// Refuses a request that cannot work before any thread or socket exists.
 pub(super) fn validate(request: &Request) -> Result<(), TransportError> {
-    if request.auth == AuthLevel::Authenticated {
-        return Err(RequestError::AuthNotSupported.into());
-    }
     net::check_server_syntax(&request.server)?;
     let probe = MsiRequest {
         namespace: request.namespace.clone(),
@@ -43,18 +42,56 @@ pub(super) struct Initiated {
     pub info: SessionInfo,
     pub socket: UdpSocket,
     pub iface: LocalInterface,
+    /// `ContentMetadata` of an authenticated reply, when not empty.
+    pub metadata: Option<Vec<u8>>,
 }
 
 impl Initiated {
-    /// MS-WDSMSI over UDP: send the request every second until a reply comes from the server
-    /// or the initiation timeout runs out.
+    /// Initiates the way the request asks for.
     pub(super) fn run(
         request: &Request,
         cancelled: &dyn Fn() -> bool,
         emit: &mut dyn FnMut(Event<'_>),
     ) -> Result<Initiated, TransportError> {
+        match &request.initiation {
+            Initiation::Udp => Self::udp(request, cancelled, emit),
+            Initiation::Rpc(rpc) => {
+                // The port in `server` is the UDP initiation port; RPC has its own.
+                let server = net::resolve_server(&request.server, msi::MSI_PORT)?;
+                let iface = net::choose_interface(request.interface.as_ref(), server)?;
+                let answer =
+                    rpc_initiation::initiate(request, rpc, server, &iface, cancelled, emit)?;
+                let reply = answer.reply;
+                let session = reply.session();
+                session
+                    .check_consistency()
+                    .map_err(TransportError::InvalidReply)?;
+                let security = SessionSecurity::from_reply(
+                    reply.sec_mode,
+                    reply.sym_key.as_deref(),
+                    reply.sign_key.as_deref(),
+                    reply.hash_alg_id,
+                )
+                .map_err(RpcFailure::BadSecurity)?;
+                let socket = net::unicast_socket(iface.address)?;
+                let mut initiated = Self::from_reply(&session, socket, iface, security)?;
+                initiated.info.authenticated = true;
+                initiated.info.user_sid = reply.user_sid;
+                initiated.metadata = reply.content_metadata.filter(|m| !m.is_empty());
+                Ok(initiated)
+            }
+        }
+    }
+
+    /// MS-WDSMSI over UDP: send the request every second until a reply comes from the server
+    /// or the initiation timeout runs out.
+    fn udp(
+        request: &Request,
+        cancelled: &dyn Fn() -> bool,
+        emit: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Initiated, TransportError> {
         let server = net::resolve_server(&request.server, msi::MSI_PORT)?;
-        let mut iface = net::choose_interface(request.interface.as_ref(), server)?;
+        let iface = net::choose_interface(request.interface.as_ref(), server)?;
         let socket = net::unicast_socket(iface.address)?;
         net::set_read_timeout(&socket, RECV_POLL)?;
         let packet = MsiPacket::Request(MsiRequest {
@@ -120,37 +157,51 @@ impl Initiated {
             reply
                 .check_consistency()
                 .map_err(TransportError::InvalidReply)?;
-            let group = SocketAddr::new(reply.multicast_addr, reply.multicast_port);
-            let server_session = SocketAddr::new(reply.server_addr, reply.server_port);
-            // The session may be in the other IP family than the initiation (an IPv6 session
-            // for an IPv6-capable client): send from an address of that family.
-            let socket = if server_session.is_ipv4() == iface.address.is_ipv4() {
-                socket
-            } else {
-                let address = net::address_in_family(&iface, server_session.is_ipv4()).ok_or(
-                    NetworkError::SessionFamily {
-                        session: server_session,
-                    },
-                )?;
-                iface.address = address;
-                net::unicast_socket(address)?
-            };
-            let params = SessionParams {
-                session_id: reply.session_id,
-                group,
-                server: server_session,
-                content_size: reply.content_size,
-                block_size: reply.block_size,
-                total_blocks: reply.total_blocks,
-            };
-            return Ok(Initiated {
-                info: SessionInfo {
-                    params,
-                    local_address: iface.address,
-                },
-                socket,
-                iface,
-            });
+            // UDP-initiated sessions use the checksum both ways (MS-WDSMSI 3.1.5.3).
+            return Self::from_reply(&reply, socket, iface, SessionSecurity::checksum());
         }
+    }
+
+    /// The session a (consistent) reply describes, sent to from `socket` unless the session
+    /// is in the other IP family (an IPv6 session for an IPv6-capable client).
+    fn from_reply(
+        reply: &MsiReply,
+        socket: UdpSocket,
+        mut iface: LocalInterface,
+        security: SessionSecurity,
+    ) -> Result<Initiated, TransportError> {
+        let group = SocketAddr::new(reply.multicast_addr, reply.multicast_port);
+        let server_session = SocketAddr::new(reply.server_addr, reply.server_port);
+        let socket = if server_session.is_ipv4() == iface.address.is_ipv4() {
+            socket
+        } else {
+            let address = net::address_in_family(&iface, server_session.is_ipv4()).ok_or(
+                NetworkError::SessionFamily {
+                    session: server_session,
+                },
+            )?;
+            iface.address = address;
+            net::unicast_socket(address)?
+        };
+        let params = SessionParams {
+            session_id: reply.session_id,
+            group,
+            server: server_session,
+            content_size: reply.content_size,
+            block_size: reply.block_size,
+            total_blocks: reply.total_blocks,
+        };
+        Ok(Initiated {
+            info: SessionInfo {
+                params,
+                local_address: iface.address,
+                security,
+                authenticated: false,
+                user_sid: None,
+            },
+            socket,
+            iface,
+            metadata: None,
+        })
     }
 }

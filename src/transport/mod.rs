@@ -19,6 +19,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 mod driver;
@@ -27,27 +28,75 @@ mod handle;
 mod initiation;
 mod net;
 mod receive;
+mod rpc_initiation;
 mod shared;
 
+pub use crate::auth::Credentials;
 pub use crate::proto::{Phase, SessionParams};
 pub use crate::wire::Datagram;
-pub use error::{Internal, NetworkError, OsError, RequestError, SocketAction, TransportError};
+pub use crate::wire::security::{SecModes, SessionSecurity};
+pub use error::{
+    AuthFailure, Internal, NetworkError, OsError, RequestError, RpcFailure, SocketAction,
+    TransportError,
+};
 pub use handle::{CompleteError, Session, SessionHandle};
 pub use initiation::initiate;
 
 /// Default server port for unauthenticated session initiation.
 pub const DEFAULT_MSI_PORT: u16 = crate::wire::msi::MSI_PORT;
+/// Default TCP port of the WDS RPC listener (`wdsutil /set-server /rpcport`).
+pub const DEFAULT_RPC_PORT: u16 = 5040;
+/// The endpoint mapper's TCP port.
+pub const ENDPOINT_MAPPER_PORT: u16 = 135;
 /// Default number of delivered bytes the consumer may hold before completing them.
 pub const DEFAULT_CACHE_SIZE: u64 = 32 * 1024 * 1024;
 
-/// How the client proves who it is when initiating.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AuthLevel {
-    /// MS-WDSMSI over UDP: no identity (wdstci's `WDS_TRANSPORTCLIENT_NO_AUTH`).
+/// How the session is initiated.
+#[derive(Debug, Clone, Default)]
+pub enum Initiation {
+    /// MS-WDSMSI over UDP (the server port in [`Request::server`], 5041 by default), with no
+    /// identity (wdstci's `WDS_TRANSPORTCLIENT_NO_AUTH`). Stock servers accept it only for
+    /// providers that allow unauthenticated requests.
     #[default]
-    Unauthenticated,
-    /// MS-WDSMSI over the WDS Control Protocol with a user identity; not supported yet.
-    Authenticated,
+    Udp,
+    /// MS-WDSMSI over the WDS Control Protocol: `WdsRpcMessage` over authenticated DCE/RPC on
+    /// TCP, as real deployments start sessions (wdstci's `WDS_TRANSPORTCLIENT_AUTH`).
+    Rpc(RpcInitiation),
+}
+
+/// How to reach and log in to the WDS RPC listener.
+#[derive(Debug, Clone)]
+pub struct RpcInitiation {
+    pub auth: RpcAuth,
+    /// TCP port of the listener; ignored with `endpoint_mapper`.
+    pub port: u16,
+    /// Ask the endpoint mapper (TCP 135) for the listener's port.
+    pub endpoint_mapper: bool,
+    /// The client runs pre-OS (WinPE): the request carries `Cap` BOOT_DEVICE, and the server
+    /// then uses the checksum both ways.
+    pub pre_os: bool,
+}
+
+impl RpcInitiation {
+    pub fn new(auth: RpcAuth) -> Self {
+        Self {
+            auth,
+            port: DEFAULT_RPC_PORT,
+            endpoint_mapper: false,
+            pre_os: false,
+        }
+    }
+}
+
+/// Which security provider authenticates the RPC connection (at packet privacy).
+#[derive(Debug, Clone)]
+pub enum RpcAuth {
+    /// SPNEGO (auth type 9) wrapping NTLM, what Windows clients use.
+    Negotiate(Arc<Credentials>),
+    /// Raw NTLM (auth type 10).
+    Ntlm(Arc<Credentials>),
+    /// Anonymous NTLM: no user, no password.
+    Anonymous,
 }
 
 /// Which local interface to use, by address or by name.
@@ -106,7 +155,7 @@ pub struct Request {
     pub cache_size: u64,
     pub interface: Option<InterfaceSpec>,
     pub timeouts: Timeouts,
-    pub auth: AuthLevel,
+    pub initiation: Initiation,
     /// Machine name sent in JOIN; the host name when `None`.
     pub client_name: Option<String>,
     /// Seed for the protocol's random back-offs; from the OS when `None`.
@@ -128,7 +177,7 @@ impl Request {
             cache_size: DEFAULT_CACHE_SIZE,
             interface: None,
             timeouts: Timeouts::default(),
-            auth: AuthLevel::Unauthenticated,
+            initiation: Initiation::Udp,
             client_name: None,
             seed: None,
             trace: false,
@@ -137,11 +186,17 @@ impl Request {
 }
 
 /// What the server announced for the session, and the local address it runs on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SessionInfo {
     pub params: SessionParams,
     /// The local address the session's unicast traffic comes from (and JOIN announces).
     pub local_address: IpAddr,
+    /// The packet security modes and keys (the checksum both ways after UDP initiation).
+    pub security: SessionSecurity,
+    /// Whether the session was initiated over authenticated RPC.
+    pub authenticated: bool,
+    /// `UserSid` from an authenticated reply; JOIN echoes it.
+    pub user_sid: Option<Vec<u8>>,
 }
 
 /// Counters kept during a session.
@@ -160,6 +215,9 @@ pub enum Status {
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
     SessionStart(&'a SessionInfo),
+    /// The content provider's `ContentMetadata`, when an authenticated reply carries any
+    /// (right after `SessionStart`).
+    ReceiveMetadata(&'a [u8]),
     /// A block's bytes at their offset in the object. The consumer must release them with
     /// [`SessionHandle::complete_receive`] once done with them (one call per delivery, or one
     /// per run of contiguous deliveries).
@@ -199,6 +257,13 @@ pub enum Event<'a> {
         outgoing: bool,
         peer: SocketAddr,
         datagram: Datagram<'a>,
+    },
+    /// An RPC PDU of authenticated initiation, sent or received, when [`Request::trace`] is
+    /// set. [`crate::rpc::pdu::Summary`] shows its type and lengths, never its tokens.
+    RpcTrace {
+        outgoing: bool,
+        peer: SocketAddr,
+        pdu: &'a [u8],
     },
     SessionComplete(&'a Result<Stats, TransportError>),
 }

@@ -57,6 +57,16 @@ pub enum SecurityType {
 }
 
 impl SecurityType {
+    /// Lower-case name, for logs and output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Hash => "hash",
+            Self::Sign => "sign",
+            Self::Checksum => "checksum",
+        }
+    }
+
     pub fn from_u8(v: u8) -> Option<Self> {
         Some(match v {
             0 => Self::None,

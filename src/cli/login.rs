@@ -1,0 +1,217 @@
+//! Turning the authenticated-initiation options into the transport's [`Initiation`]: which
+//! way to initiate, the user, and the password from a file, the environment, the command
+//! line or a no-echo prompt. The password lives in zeroizing memory and is never printed.
+
+use std::io::{IsTerminal, Read};
+use std::sync::Arc;
+
+use wdsmc::transport::{Credentials, Initiation, RpcAuth, RpcInitiation};
+use zeroize::Zeroizing;
+
+use super::args::{AuthArgs, AuthMech, InitiationArg};
+use super::exit::{ExitCode, Failure};
+
+/// The environment variable a password may come from.
+pub const PASSWORD_ENV: &str = "WDSMC_PASSWORD";
+/// A password file bigger than this is refused rather than read.
+const MAX_PASSWORD_FILE: u64 = 64 * 1024;
+
+fn usage(message: impl std::fmt::Display) -> Failure {
+    Failure::msg(ExitCode::Usage, message)
+}
+
+/// The initiation the options ask for; `warn` reports a warning about how the password was
+/// given.
+pub fn initiation(args: &AuthArgs, warn: &mut dyn FnMut(&str)) -> Result<Initiation, Failure> {
+    let rpc = match args.initiation {
+        InitiationArg::Rpc => true,
+        InitiationArg::Udp => false,
+        InitiationArg::Auto => args.user.is_some() || args.auth.is_some(),
+    };
+    if !rpc {
+        if args.user.is_some() || args.auth.is_some() {
+            return Err(usage(
+                "--user and --auth log in over RPC; they cannot be used with --initiation udp",
+            ));
+        }
+        return Ok(Initiation::Udp);
+    }
+    let mech = args.auth.unwrap_or(AuthMech::Negotiate);
+    let auth = match mech {
+        AuthMech::Kerberos => {
+            return Err(usage(
+                "--auth kerberos is not supported yet; use --auth negotiate or ntlm with --user",
+            ));
+        }
+        AuthMech::Anonymous => {
+            if args.user.is_some() {
+                return Err(usage(
+                    "--auth anonymous logs in without a user; drop --user",
+                ));
+            }
+            RpcAuth::Anonymous
+        }
+        AuthMech::Negotiate | AuthMech::Ntlm => {
+            let Some(user) = &args.user else {
+                return Err(usage(
+                    "authenticated initiation needs --user [DOMAIN\\]NAME (or --auth anonymous)",
+                ));
+            };
+            let credentials = Arc::new(credentials(user, &password(args, warn)?)?);
+            if mech == AuthMech::Ntlm {
+                RpcAuth::Ntlm(credentials)
+            } else {
+                RpcAuth::Negotiate(credentials)
+            }
+        }
+    };
+    let mut rpc = RpcInitiation::new(auth);
+    rpc.port = args.rpc_port;
+    rpc.endpoint_mapper = args.endpoint_mapper;
+    rpc.pre_os = args.pre_os;
+    Ok(Initiation::Rpc(rpc))
+}
+
+/// `DOMAIN\NAME`, or `NAME` (also `NAME@DOMAIN`, which NTLM sends as the user with an empty
+/// domain).
+fn credentials(user: &str, password: &str) -> Result<Credentials, Failure> {
+    let (domain, name) = user.split_once('\\').unwrap_or(("", user));
+    if name.is_empty() || name.contains('\\') {
+        return Err(usage(format!(
+            "invalid --user {user:?}: expected NAME or DOMAIN\\NAME"
+        )));
+    }
+    Ok(Credentials::new(domain, name, password))
+}
+
+/// The password: `--password-file`, else `--password`, else `WDSMC_PASSWORD`, else a
+/// no-echo prompt when stdin and stderr are terminals.
+fn password(args: &AuthArgs, warn: &mut dyn FnMut(&str)) -> Result<Zeroizing<String>, Failure> {
+    if let Some(path) = &args.password_file {
+        let mut text = Zeroizing::new(String::new());
+        let read = std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_PASSWORD_FILE + 1).read_to_string(&mut text));
+        match read {
+            Ok(_) if text.len() as u64 > MAX_PASSWORD_FILE => {
+                return Err(usage(format!(
+                    "password file {} is larger than {MAX_PASSWORD_FILE} bytes; it should hold one line",
+                    path.display()
+                )));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Err(usage(format!(
+                    "cannot read the password file {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+        let line = text.lines().next().unwrap_or("");
+        return Ok(Zeroizing::new(
+            line.strip_suffix('\r').unwrap_or(line).to_string(),
+        ));
+    }
+    if let Some(password) = &args.password {
+        warn(
+            "--password is visible to other users of this machine; prefer --password-file or WDSMC_PASSWORD",
+        );
+        return Ok(Zeroizing::new(password.clone()));
+    }
+    if let Some(password) = std::env::var_os(PASSWORD_ENV) {
+        return password
+            .into_string()
+            .map(Zeroizing::new)
+            .map_err(|_| usage(format!("{PASSWORD_ENV} is not valid UTF-8")));
+    }
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        let user = args.user.as_deref().unwrap_or_default();
+        return rpassword::prompt_password(format!("Password for {user}: "))
+            .map(Zeroizing::new)
+            .map_err(|e| usage(format!("cannot read the password from the terminal: {e}")));
+    }
+    Err(usage(format!(
+        "no password for --user: give --password-file FILE or set {PASSWORD_ENV} (there is no terminal to ask on)"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> AuthArgs {
+        AuthArgs {
+            user: None,
+            password_file: None,
+            password: None,
+            auth: None,
+            rpc_port: 5040,
+            endpoint_mapper: false,
+            initiation: InitiationArg::Auto,
+            pre_os: false,
+        }
+    }
+
+    #[test]
+    fn auto_initiates_over_rpc_only_with_user_or_auth() {
+        let mut quiet = |_: &str| {};
+        assert!(matches!(
+            initiation(&args(), &mut quiet),
+            Ok(Initiation::Udp)
+        ));
+        let mut anonymous = args();
+        anonymous.auth = Some(AuthMech::Anonymous);
+        assert!(matches!(
+            initiation(&anonymous, &mut quiet),
+            Ok(Initiation::Rpc(RpcInitiation {
+                auth: RpcAuth::Anonymous,
+                ..
+            }))
+        ));
+        let mut kerberos = args();
+        kerberos.auth = Some(AuthMech::Kerberos);
+        assert_eq!(
+            initiation(&kerberos, &mut quiet).err().map(|f| f.code),
+            Some(ExitCode::Usage)
+        );
+        let mut udp_user = args();
+        udp_user.user = Some("alice".into());
+        udp_user.initiation = InitiationArg::Udp;
+        assert!(initiation(&udp_user, &mut quiet).is_err());
+    }
+
+    #[test]
+    fn the_password_comes_from_the_first_line_of_its_file_and_warns_on_the_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret pass\r\nsecond line\n").unwrap();
+        let mut with_file = args();
+        with_file.user = Some("WDS\\alice".into());
+        with_file.password_file = Some(file);
+        let mut warnings = Vec::new();
+        let Initiation::Rpc(rpc) =
+            initiation(&with_file, &mut |w| warnings.push(w.to_string())).unwrap()
+        else {
+            panic!("not RPC")
+        };
+        let RpcAuth::Negotiate(credentials) = rpc.auth else {
+            panic!("not negotiate")
+        };
+        assert_eq!(
+            (
+                credentials.domain.as_str(),
+                credentials.user.as_str(),
+                credentials.password.as_str()
+            ),
+            ("WDS", "alice", "s3cret pass")
+        );
+        assert!(warnings.is_empty());
+        assert!(!format!("{credentials:?}").contains("s3cret"));
+
+        let mut on_line = args();
+        on_line.user = Some("alice".into());
+        on_line.password = Some("visible".into());
+        initiation(&on_line, &mut |w| warnings.push(w.to_string())).unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(!warnings[0].contains("visible"));
+    }
+}
