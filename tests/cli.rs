@@ -10,6 +10,7 @@ fn wdsmc(args: &[&str], dir: &Path) -> Output {
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
+        .env_remove("WDSMC_PASSWORD")
         .output()
         .expect("running wdsmc")
 }
@@ -39,6 +40,51 @@ fn usage_errors_exit_2_with_one_line() {
         [&["get"], &source[..], &["--sha256", "abc"]].concat(),
         [&["get"], &source[..], &["--progress", "fancy"]].concat(),
         [&["get"], &source[..], &["--no-such-flag"]].concat(),
+        [&["get"], &source[..], &["--user", "alice"]].concat(),
+        [
+            &["get"],
+            &source[..],
+            &["--auth", "kerberos", "--user", "a"],
+        ]
+        .concat(),
+        [
+            &["get"],
+            &source[..],
+            &["--user", "a", "--initiation", "udp"],
+        ]
+        .concat(),
+        [
+            &["get"],
+            &source[..],
+            &["--auth", "anonymous", "--user", "a"],
+        ]
+        .concat(),
+        [
+            &["get"],
+            &source[..],
+            &["--user", "a", "--password-file", "/nonexistent/pw"],
+        ]
+        .concat(),
+        [&["info"], &source[..], &["--user", "DOM\\"]].concat(),
+        vec![
+            "get",
+            "--server",
+            "",
+            "--namespace",
+            "n",
+            "--object",
+            "o.bin",
+        ],
+        vec![
+            "get",
+            "--server",
+            "host:0",
+            "--namespace",
+            "n",
+            "--object",
+            "o.bin",
+        ],
+        vec!["serve", "--namespace", "a=/tmp", "--require-auth"],
         vec!["serve", "--namespace", "missing-equals"],
         vec!["serve", "--namespace", "a=/tmp", "--port-range", "9-1"],
     ];

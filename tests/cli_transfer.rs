@@ -467,3 +467,289 @@ fn keep_partial_leaves_the_partial_file_after_a_failure() {
     );
     assert!(!dir.path().join("kept.bin").exists());
 }
+
+// --- Authenticated initiation (WDS Control Protocol over RPC) -----------------------------
+
+const ALICE_PASSWORD: &str = "Tr0ub4dor&3 horse";
+
+/// A `wdsmc serve` with an RPC listener on 47900 + n and an accounts file holding WDS\alice.
+fn served_with_accounts(n: u16, files: &[(&str, &[u8])], extra: &[&str]) -> (Served, u16) {
+    let accounts =
+        std::env::temp_dir().join(format!("wdsmc-test-accounts-{}-{n}", std::process::id()));
+    std::fs::write(
+        &accounts,
+        format!("# test accounts\nWDS\\alice:{ALICE_PASSWORD}\nbob:other\n"),
+    )
+    .unwrap();
+    let rpc_port = 47900 + n;
+    let rpc = rpc_port.to_string();
+    let accounts_arg = accounts.to_str().unwrap().to_string();
+    let mut args = vec![
+        "--accounts",
+        &accounts_arg,
+        "--rpc-port",
+        &rpc,
+        "--sign-key-bits",
+        "1024",
+    ];
+    args.extend_from_slice(extra);
+    let served = Served::start(n, files, &args);
+    let _ = std::fs::remove_file(&accounts);
+    (served, rpc_port)
+}
+
+fn password_file(dir: &Path, password: &str) -> PathBuf {
+    let path = dir.join("password.txt");
+    std::fs::write(&path, format!("{password}\n")).unwrap();
+    path
+}
+
+#[test]
+fn authenticated_downloads_are_byte_exact_in_each_security_mode() {
+    for (n, mode, expected) in [
+        (10, "checksum", "security checksum/checksum"),
+        (11, "hash", "security hash/hash"),
+        (12, "sign", "security sign/hash"),
+    ] {
+        let data = common::content(2 << 20, u64::from(n));
+        let (served, rpc_port) =
+            served_with_accounts(n, &[("image.wim", &data)], &["--security-mode", mode]);
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = tempfile::tempdir().unwrap();
+        let password = password_file(secrets.path(), ALICE_PASSWORD);
+        let (server, rpc, hash) = (
+            served.server(),
+            rpc_port.to_string(),
+            common::sha256_hex(&data),
+        );
+        let args = [
+            "--server",
+            &server,
+            "--namespace",
+            "test",
+            "--object",
+            "image.wim",
+            "--interface",
+            "127.0.0.1",
+            "--user",
+            "WDS\\alice",
+            "--password-file",
+            password.to_str().unwrap(),
+            "--rpc-port",
+            &rpc,
+            "--sha256",
+            &hash,
+            "--progress",
+            "none",
+            "--start-timeout",
+            "20s",
+        ];
+        let done = get(dir.path(), &args, Duration::from_secs(90));
+        assert_eq!(done.status.code(), Some(0), "{mode}: {}", done.stderr);
+        assert!(std::fs::read(dir.path().join("image.wim")).unwrap() == data);
+        assert_eq!(downloads_in(dir.path()), ["image.wim"]);
+        served.wait_for_log(expected, Duration::from_secs(5));
+        assert!(
+            served.log_text().contains("WDS\\alice"),
+            "{}",
+            served.log_text()
+        );
+    }
+}
+
+#[test]
+fn a_wrong_password_exits_9_with_nothing_written_and_is_never_printed() {
+    let (served, rpc_port) = served_with_accounts(13, &[("image.wim", b"secret data")], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (server, rpc) = (served.server(), rpc_port.to_string());
+    let trace = tempfile::NamedTempFile::new().unwrap();
+    let wrong = "not-the-Password-9";
+    for auth in ["negotiate", "ntlm"] {
+        let args = [
+            "--server",
+            &server,
+            "--namespace",
+            "test",
+            "--object",
+            "image.wim",
+            "--interface",
+            "127.0.0.1",
+            "--user",
+            "WDS\\alice",
+            "--password",
+            wrong,
+            "--auth",
+            auth,
+            "--rpc-port",
+            &rpc,
+            "--trace",
+            trace.path().to_str().unwrap(),
+            "-vv",
+            "--start-timeout",
+            "10s",
+        ];
+        let started = Instant::now();
+        let done = get(dir.path(), &args, Duration::from_secs(30));
+        assert_eq!(done.status.code(), Some(9), "{auth}: {}", done.stderr);
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{auth}: slow refusal"
+        );
+        assert_nothing_downloaded(dir.path());
+        let errors: Vec<&str> = done
+            .stderr
+            .lines()
+            .filter(|l| l.contains("error") || l.contains("failed"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{auth}: one error line: {}", done.stderr);
+        assert!(errors[0].contains("--user"), "{}", errors[0]);
+        let traced = std::fs::read_to_string(trace.path()).unwrap();
+        assert!(
+            traced.contains("RPC bind"),
+            "the trace shows RPC PDUs:\n{traced}"
+        );
+        for text in [&done.stderr, &traced, &served.log_text()] {
+            assert!(!text.contains(wrong), "the password was printed:\n{text}");
+            assert!(
+                !text.contains(ALICE_PASSWORD),
+                "a password was printed:\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn passwords_from_the_environment_work_and_stay_out_of_traces_and_json() {
+    let data = common::content(300_000, 14);
+    let (served, rpc_port) = served_with_accounts(14, &[("a.bin", &data)], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.txt");
+    let (server, rpc) = (served.server(), rpc_port.to_string());
+    let stderr = dir.path().join("get.stderr");
+    let child = Command::new(BIN)
+        .args([
+            "get",
+            "--server",
+            &server,
+            "--namespace",
+            "test",
+            "--object",
+            "a.bin",
+            "--interface",
+            "127.0.0.1",
+            "--user",
+            "WDS\\alice",
+            "--rpc-port",
+            &rpc,
+            "--progress",
+            "json",
+            "--trace",
+            trace.to_str().unwrap(),
+            "-o",
+            dir.path().join("a.bin").to_str().unwrap(),
+            "--start-timeout",
+            "20s",
+        ])
+        .env("WDSMC_PASSWORD", ALICE_PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let done = wait_with_deadline(
+        child,
+        dir.path().join("none"),
+        stderr,
+        Duration::from_secs(60),
+    );
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
+    assert!(std::fs::read(dir.path().join("a.bin")).unwrap() == data);
+    let traced = std::fs::read_to_string(&trace).unwrap();
+    assert!(
+        traced.contains("RPC bind") && traced.contains("JOIN"),
+        "{traced}"
+    );
+    let utf16: Vec<u8> = ALICE_PASSWORD
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    for text in [&done.stderr, &traced, &served.log_text()] {
+        assert!(
+            !text.contains(ALICE_PASSWORD),
+            "the password was printed:\n{text}"
+        );
+    }
+    let raw = std::fs::read(&trace).unwrap();
+    assert!(!raw.windows(utf16.len()).any(|w| w == utf16.as_slice()));
+    assert!(
+        done.stderr.contains("\"event\":\"result\""),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn sigint_during_an_authenticated_download_sends_leave_cancelled() {
+    let data = common::content(8 << 20, 15);
+    let (served, rpc_port) =
+        served_with_accounts(15, &[("slow.bin", &data)], &["--max-rate", "256k"]);
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    let password = password_file(secrets.path(), ALICE_PASSWORD);
+    let (server, rpc) = (served.server(), rpc_port.to_string());
+    let args = [
+        "--server",
+        &server,
+        "--namespace",
+        "test",
+        "--object",
+        "slow.bin",
+        "--interface",
+        "127.0.0.1",
+        "--user",
+        "WDS\\alice",
+        "--password-file",
+        password.to_str().unwrap(),
+        "--rpc-port",
+        &rpc,
+        "--progress",
+        "plain",
+        "--start-timeout",
+        "20s",
+    ];
+    let (child, stdout, stderr) = spawn_get(dir.path(), &args);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&stderr)
+        .unwrap_or_default()
+        .contains("group ")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no start line:\n{}",
+            std::fs::read_to_string(&stderr).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: sending a signal to our own child process by its id.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let done = wait_with_deadline(child, stdout, stderr, Duration::from_secs(10));
+    assert_eq!(done.status.code(), Some(130), "stderr:\n{}", done.stderr);
+    assert_nothing_downloaded(dir.path());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !served
+        .log_text()
+        .lines()
+        .any(|l| l.contains("LEAVE CANCELLED"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no LEAVE CANCELLED:\n{}",
+            served.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

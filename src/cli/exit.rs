@@ -5,7 +5,9 @@
 use std::fmt;
 
 use wdsmc::download::DownloadError;
-use wdsmc::transport::{AuthFailure, NetworkError, Phase, RpcFailure, TransportError};
+use wdsmc::transport::{
+    AuthFailure, NetworkError, Phase, RequestError, RpcFailure, TransportError,
+};
 
 /// Process exit statuses of `wdsmc`. When several objects are downloaded at once the process
 /// exits with the highest status among them.
@@ -156,6 +158,7 @@ pub fn transport_message(error: &TransportError, rpc: bool) -> String {
                 "; pick one that `ip addr` lists"
             }
         }
+        TransportError::InvalidRequest(RequestError::NoServer) => "; give --server HOST[:PORT]",
         TransportError::Network(NetworkError::RpcConnect { .. }) => {
             "; check --rpc-port (or try --endpoint-mapper) and that the firewall passes it"
         }
@@ -238,7 +241,7 @@ impl Failure {
 mod tests {
     use super::*;
     use std::time::Duration;
-    use wdsmc::transport::{Phase, RequestError};
+    use wdsmc::transport::Phase;
 
     #[test]
     fn transport_errors_map_to_the_documented_codes() {

@@ -16,9 +16,17 @@ use super::login;
 use super::progress::Reporter;
 
 pub fn run(args: GetArgs) -> Result<(), Failure> {
-    // Outputs first: a target that cannot be written is refused before a password is asked.
-    let jobs = plan_jobs(&args)?;
     let mut plan = plan(&args);
+    let mut probe = plan.request.clone();
+    probe.object = args.object.first().cloned().unwrap_or_default();
+    probe.validate().map_err(|e| {
+        Failure::msg(
+            ExitCode::for_transport_error(&e),
+            exit::transport_message(&e, false),
+        )
+    })?;
+    // Outputs next: a target that cannot be written is refused before a password is asked.
+    let jobs = plan_jobs(&args)?;
     plan.request.initiation = login::initiation(&args.source.auth, &mut |warning| {
         eprintln!("wdsmc: warning: {warning}")
     })?;

@@ -165,6 +165,12 @@ pub struct Request {
 }
 
 impl Request {
+    /// Checks what can be checked without the network: the server's form and the names.
+    /// [`Session::start`] does the same.
+    pub fn validate(&self) -> Result<(), TransportError> {
+        initiation::validate(self)
+    }
+
     pub fn new(
         server: impl Into<String>,
         namespace: impl Into<String>,
