@@ -10,7 +10,10 @@ Profile 2 (veth pair, 1 Gbit/s netem, client side in a second namespace): wdsmc 
 Knobs (environment): SIZE (default 1G), BIG_SIZE (8G; 0 skips the large-object RSS run),
 NET_SIZE (256M), RECEIVERS (20), NET_MTU (9000), BLOCK_SIZE (server default if unset),
 PROFILES (default "loopback,netem"), WORK (scratch folder), TOOLS (default
-"wdsmc,udpcast,uftp,ceiling,ceiling-gso"), REPEAT (3: every measurement is run this often and the
+"wdsmc,udpcast,uftp,ceiling,ceiling-gso,rpc-checksum,rpc-hash,rpc-sign": the rpc-* rows are
+wdsmc with authenticated initiation over RPC in each packet-security mode), SIGN_SIZE (size
+for the rpc-sign row, default 64M: the server RSA-signs every packet), REPEAT (3: every
+measurement is run this often and the
 median run is reported, since a shared 2-vCPU machine varies by a quarter run to run),
 BASELINE (path to another wdsmc binary, e.g. one built from the previous commit: its runs
 alternate with this build's in the loopback profile and get their own row, so a change is
@@ -52,7 +55,13 @@ RECEIVERS = int(os.environ.get("RECEIVERS", "20"))
 NET_MTU = int(os.environ.get("NET_MTU", "9000"))
 BLOCK_SIZE = os.environ.get("BLOCK_SIZE", "")
 PROFILES = os.environ.get("PROFILES", "loopback,netem").split(",")
-TOOLS = os.environ.get("TOOLS", "wdsmc,udpcast,uftp,ceiling,ceiling-gso").split(",")
+TOOLS = os.environ.get(
+    "TOOLS", "wdsmc,udpcast,uftp,ceiling,ceiling-gso,rpc-checksum,rpc-hash,rpc-sign").split(",")
+SIGN_SIZE = parse_size(os.environ.get("SIGN_SIZE", "64M"))
+# Authenticated runs log in as this account (the password goes through a file, never argv).
+RPC_PORT = 5040
+RPC_USER = "BENCH\\runner"
+RPC_PASSWORD = "bench password"
 REPEAT = max(1, int(os.environ.get("REPEAT", "3")))
 
 
@@ -261,18 +270,32 @@ def get_cmd(server, out, iface, netns=None, binary=WDSMC):
     return cmd
 
 
-def run_wdsmc(work, src, want_sha, size, label="wdsmc", binary=WDSMC):
+def rpc_args(work, mode):
+    """Extra `serve` and `get` arguments for authenticated initiation in packet mode `mode`."""
+    accounts = os.path.join(work, "accounts.txt")
+    password = os.path.join(work, "password.txt")
+    with open(accounts, "w") as f:
+        f.write(f"{RPC_USER}:{RPC_PASSWORD}\n")
+    with open(password, "w") as f:
+        f.write(RPC_PASSWORD + "\n")
+    serve = ["--accounts", accounts, "--rpc-port", str(RPC_PORT), "--security-mode", mode]
+    get = ["--user", RPC_USER, "--password-file", password, "--rpc-port", str(RPC_PORT)]
+    return serve, get
+
+
+def run_wdsmc(work, src, want_sha, size, label="wdsmc", binary=WDSMC, rpc_mode=None):
     res = Result(label)
     out_dir = fresh_dir(os.path.join(work, "out-wdsmc"))
+    serve_extra, get_extra = rpc_args(work, rpc_mode) if rpc_mode else ([], [])
     server = start_server(server_cmd(os.path.dirname(src), "127.0.0.1", "239.255.80.0/24",
-                                     binary=binary),
+                                     binary=binary) + serve_extra,
                           os.path.join(work, "serve.log"))
     try:
         # A first, untimed transfer would warm the page cache like the other tools' runs.
         cpu0 = proc_cpu(server.pid)
         probe = FirstByte(out_dir)
         get = Child(get_cmd("127.0.0.1", os.path.join(out_dir, "in.bin"), "127.0.0.1",
-                            binary=binary),
+                            binary=binary) + get_extra,
                     stderr=open(os.path.join(work, "get.log"), "w"))
         get.wait(timeout=600)
         first = probe.done()
@@ -408,6 +431,12 @@ def profile_loopback(work):
     src = os.path.join(src_dir, "in.bin")
     make_file(src, SIZE)
     want = sha256(src)
+    sign_dir = fresh_dir(os.path.join(work, "src-sign"))
+    sign_src = os.path.join(sign_dir, "in.bin")
+    sign_size = min(SIGN_SIZE, SIZE)
+    if "rpc-sign" in TOOLS:
+        make_file(sign_src, sign_size)
+    sign_want = sha256(sign_src) if "rpc-sign" in TOOLS else None
     # Warm the page cache for every tool alike.
     results = []
     block = int(parse_size(BLOCK_SIZE)) if BLOCK_SIZE else DEFAULT_BLOCK
@@ -420,6 +449,13 @@ def profile_loopback(work):
         "uftp": lambda: run_uftp(work, src, want, SIZE),
         "ceiling": lambda: run_ceiling(work, SIZE, datagram),
         "ceiling-gso": lambda: run_ceiling(work, SIZE, datagram, batched=True),
+        "rpc-checksum": lambda: run_wdsmc(work, src, want, SIZE, label="wdsmc rpc checksum",
+                                          rpc_mode="checksum"),
+        "rpc-hash": lambda: run_wdsmc(work, src, want, SIZE, label="wdsmc rpc hash",
+                                      rpc_mode="hash"),
+        "rpc-sign": lambda: run_wdsmc(work, sign_src, sign_want, sign_size,
+                                      label=f"wdsmc rpc sign ({sign_size >> 20} MiB)",
+                                      rpc_mode="sign"),
     }
     for tool in TOOLS:
         if tool not in runners:
@@ -434,6 +470,7 @@ def profile_loopback(work):
                 log(table(runs[name][-1:]))
         results.extend(median_run(runs[name]) for name in group)
     shutil.rmtree(src_dir, ignore_errors=True)
+    shutil.rmtree(sign_dir, ignore_errors=True)
     return results, datagram
 
 
@@ -607,6 +644,13 @@ def main():
                 report.append(f"wdsmc / raw ceiling at {datagram} B: {w.mbps / c.mbps:.2f}")
             if g and g.mbps:
                 report.append(f"wdsmc / raw GSO+GRO ceiling at {datagram} B: {w.mbps / g.mbps:.2f}")
+        rc = by.get("wdsmc rpc checksum")
+        rh = by.get("wdsmc rpc hash")
+        if w and rc and w.ttfb is not None and rc.ttfb is not None:
+            report.append(f"time to first byte, RPC initiation - UDP initiation: "
+                          f"{(rc.ttfb - w.ttfb) * 1000:+.0f} ms")
+        if rc and rh and rc.mbps and rh.mbps:
+            report.append(f"HASH / CHECKSUM throughput (both over RPC): {rh.mbps / rc.mbps:.2f}")
     if netem_error is not None:
         report.append(f"\nveth profile failed: {netem_error}")
         print("\n".join(report), flush=True)
