@@ -253,7 +253,8 @@ impl Server {
             .name("wdsmc-msi".into())
             .spawn(move || {
                 responder.run();
-                if let Some(thread) = rpc_thread {
+                if let (Some(thread), Some(addr)) = (rpc_thread, rpc_addr) {
+                    rpc::wake(addr);
                     let _ = thread.join();
                 }
                 registry.join_all();

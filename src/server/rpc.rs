@@ -59,6 +59,7 @@ pub struct RpcListener {
 }
 
 impl RpcListener {
+    /// `listener` blocks in accept; whoever sets `stop` must wake it with [`wake`].
     pub fn new(
         listener: TcpListener,
         registry: Arc<Registry>,
@@ -66,7 +67,6 @@ impl RpcListener {
         logger: Logger,
         stop: Arc<AtomicBool>,
     ) -> io::Result<RpcListener> {
-        listener.set_nonblocking(true)?;
         Ok(RpcListener {
             listener,
             registry,
@@ -82,6 +82,8 @@ impl RpcListener {
         let mut threads = Vec::new();
         while !self.stop.load(Ordering::Relaxed) {
             match self.listener.accept() {
+                // The wake-up connection after a stop (see `wake`).
+                Ok(_) if self.stop.load(Ordering::Relaxed) => break,
                 Ok((stream, from)) => {
                     if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
                         self.logger.log(
@@ -116,7 +118,6 @@ impl RpcListener {
                     }
                     threads.retain(|t: &std::thread::JoinHandle<()>| !t.is_finished());
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(POLL / 4),
                 Err(e) if crate::net::is_transient_recv_error(&e) => {}
                 Err(e) => {
                     self.logger.log(
@@ -133,6 +134,11 @@ impl RpcListener {
             let _ = thread.join();
         }
     }
+}
+
+/// Wakes a listener blocked in accept (after its stop flag is set) by connecting to it.
+pub fn wake(addr: SocketAddr) {
+    let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
 }
 
 /// One client connection.
@@ -165,7 +171,9 @@ impl ConnectionRun {
                     return;
                 }
             }
+            let mut answered_any = false;
             while let Some(event) = machine.poll_event() {
+                answered_any = true;
                 match event {
                     ServerEvent::Bound { user: who } => user = who,
                     ServerEvent::Request {
@@ -207,6 +215,10 @@ impl ConnectionRun {
             }
             if machine.is_closed() || self.stop.load(Ordering::Relaxed) {
                 return;
+            }
+            if answered_any {
+                // Answers queued while handling events go out before the next read waits.
+                continue;
             }
             match self.stream.read(&mut buf) {
                 Ok(0) => machine.handle_eof(),

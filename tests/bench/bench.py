@@ -559,16 +559,17 @@ def netem_teardown():
     subprocess.run(["ip", "netns", "del", "wdsbc"], stderr=subprocess.DEVNULL)
 
 
-def netem_run(work, src_dir, receivers, label):
+def netem_run(work, src_dir, receivers, label, rpc_mode=None):
     out_root = fresh_dir(os.path.join(work, "out-net"))
-    server = start_server(server_cmd(src_dir, "10.213.0.1", "239.255.81.0/24"),
+    serve_extra, get_extra = rpc_args(work, rpc_mode) if rpc_mode else ([], [])
+    server = start_server(server_cmd(src_dir, "10.213.0.1", "239.255.81.0/24") + serve_extra,
                           os.path.join(work, "serve-net.log"))
     try:
         gets = []
         for i in range(receivers):
             out_dir = fresh_dir(os.path.join(out_root, f"r{i}"))
             gets.append(Child(get_cmd("10.213.0.1", os.path.join(out_dir, "in.bin"),
-                                      "10.213.0.2", netns="wdsbc"),
+                                      "10.213.0.2", netns="wdsbc") + get_extra,
                               stderr=open(os.path.join(work, f"get-net{i}.log"), "w"),
                               watch_rss=False))
         for g in gets:
@@ -591,14 +592,16 @@ def profile_netem(work):
     make_file(os.path.join(src_dir, "in.bin"), NET_SIZE)
     rows = []
 
-    def repeated(receivers, label):
-        runs = [netem_run(work, src_dir, receivers, f"{label} (run {i + 1} of {REPEAT})")
+    def repeated(receivers, label, rpc_mode=None):
+        runs = [netem_run(work, src_dir, receivers, f"{label} (run {i + 1} of {REPEAT})",
+                          rpc_mode)
                 for i in range(REPEAT)]
         return median([secs for secs, _ in runs]), all(ok for _, ok in runs)
 
     try:
         how0 = netem_setup(0)
         one, ok1 = repeated(1, "1 receiver, 0% loss")
+        hashed, okh = repeated(1, "1 receiver, 0% loss, HASH over RPC", "hash")
         many, okn = repeated(RECEIVERS, f"{RECEIVERS} receivers, 0% loss")
         how5 = netem_setup(5)
         lossy, ok5 = repeated(1, "1 receiver, 5% loss")
@@ -606,6 +609,7 @@ def profile_netem(work):
         netem_teardown()
         shutil.rmtree(src_dir, ignore_errors=True)
     rows.append(("1 receiver, 0 % loss", one, ok1))
+    rows.append(("1 receiver, 0 % loss, HASH (authenticated over RPC)", hashed, okh))
     rows.append(("1 receiver, 5 % loss", lossy, ok5))
     rows.append((f"{RECEIVERS} receivers, 0 % loss", many, okn))
     return rows, lossy / one, many / one, (how0, how5)
