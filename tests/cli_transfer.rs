@@ -753,3 +753,39 @@ fn sigint_during_an_authenticated_download_sends_leave_cancelled() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_cache_smaller_than_one_block_is_refused_at_once_with_the_size_that_works() {
+    let served = Served::start(16, &[("a.bin", &common::content(100_000, 16))], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = served.server();
+    for cache in ["1k", "0"] {
+        let args = [
+            "--server",
+            &server,
+            "--namespace",
+            "test",
+            "--object",
+            "a.bin",
+            "--interface",
+            "127.0.0.1",
+            "--cache-size",
+            cache,
+            "--progress",
+            "none",
+            "--start-timeout",
+            "10s",
+        ];
+        let started = Instant::now();
+        let done = get(dir.path(), &args, Duration::from_secs(30));
+        assert_eq!(done.status.code(), Some(2), "{cache}: {}", done.stderr);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{cache}: took {:?}",
+            started.elapsed()
+        );
+        assert!(done.stderr.contains("at least 8192"), "{}", done.stderr);
+        assert!(done.stderr.contains("--cache-size"), "{}", done.stderr);
+        assert_nothing_downloaded(dir.path());
+    }
+}

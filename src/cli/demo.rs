@@ -14,6 +14,7 @@ use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use wdsmc::download::{Destination, DownloadOptions, Output, hex};
+use wdsmc::server::log::LogSink;
 use wdsmc::server::{NamespaceConfig, Server, ServerConfig};
 use wdsmc::transport::{InterfaceSpec, Request};
 
@@ -55,10 +56,15 @@ pub fn run(args: DemoArgs) -> Result<(), Failure> {
     let digest = write_random_file(&served.join(OBJECT), args.size, &mut rng)
         .map_err(|e| Failure::msg(ExitCode::Output, format!("cannot write the demo file: {e}")))?;
 
+    let labels: Vec<String> = (1..=args.clients).map(|n| format!("client {n}")).collect();
+    // Server lines go through the renderer too, so they print above the bars.
+    let reporter = Arc::new(Reporter::new(args.progress, false, 0, &labels));
     let mut config = ServerConfig::new(vec![NamespaceConfig {
         name: NAMESPACE.into(),
         root: served.clone(),
     }]);
+    let log_reporter = Arc::clone(&reporter);
+    config.log_sink = Some(LogSink(Arc::new(move |line: &str| log_reporter.note(line))));
     config.listen = IpAddr::V4(Ipv4Addr::LOCALHOST);
     config.msi_port = 0;
     config.group_range_v4 = (Ipv4Addr::new(239, 255, 77, 0), 24);
@@ -66,11 +72,11 @@ pub fn run(args: DemoArgs) -> Result<(), Failure> {
     config.ttl = 1;
     let server = Server::start(config).map_err(|e| Failure::new(ExitCode::NetworkSetup, e))?;
     let server_addr = server.msi_addr();
-    eprintln!(
+    reporter.note(&format!(
         "wdsmc demo: serving a {} random file as {NAMESPACE}/{OBJECT} on {server_addr}; {} clients download it",
         format_bytes(args.size),
         args.clients
-    );
+    ));
 
     let options = DownloadOptions {
         replace_existing: true,
@@ -88,21 +94,19 @@ pub fn run(args: DemoArgs) -> Result<(), Failure> {
                 )
             })?;
         jobs.push(Job {
-            label: format!("client {n}"),
+            label: labels[n as usize - 1].clone(),
             object: OBJECT.into(),
             output,
         });
     }
-    let labels: Vec<String> = jobs.iter().map(|j| j.label.clone()).collect();
     let mut request = Request::new(server_addr.to_string(), NAMESPACE, OBJECT);
     request.interface = Some(InterfaceSpec::Address(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     let plan = Plan {
         request,
         trace: None,
     };
-    let reporter = Arc::new(Reporter::new(args.progress, false, 0, &labels));
     let started = Instant::now();
-    let code = jobs::run(jobs, plan, reporter);
+    let code = jobs::run(jobs, plan, Arc::clone(&reporter));
     server.shutdown();
     if code != ExitCode::Success {
         return Err(Failure::msg(
@@ -110,13 +114,16 @@ pub fn run(args: DemoArgs) -> Result<(), Failure> {
             format!("the demo failed (exit status {code})"),
         ));
     }
-    eprintln!(
-        "wdsmc demo: {} clients each received {} in {:.1}s; every SHA-256 matched {}",
+    reporter.line(&format!(
+        "wdsmc demo: {} clients each received {} in {:.1}s;",
         args.clients,
         format_bytes(args.size),
         started.elapsed().as_secs_f64(),
-        hex(&digest)
-    );
+    ));
+    reporter.line(&format!(
+        "every copy's SHA-256 matched the original, {}…",
+        &hex(&digest)[..16]
+    ));
     Ok(())
 }
 

@@ -159,6 +159,9 @@ pub fn transport_message(error: &TransportError, rpc: bool) -> String {
             }
         }
         TransportError::InvalidRequest(RequestError::NoServer) => "; give --server HOST[:PORT]",
+        TransportError::InvalidRequest(RequestError::CacheTooSmall { .. }) => {
+            "; raise --cache-size (the default is 32MiB)"
+        }
         TransportError::Network(NetworkError::RpcConnect { .. }) => {
             "; check --rpc-port (or try --endpoint-mapper) and that the firewall passes it"
         }

@@ -144,7 +144,7 @@ fn render(
                 let _ = writeln!(file, "{timestamp} {label} {direction} {peer} {datagram}");
             }
             if reporter.verbose() >= 2 {
-                reporter.line(&format!("wdsmc: {label}: {direction} {peer} {datagram}"));
+                reporter.note(&format!("wdsmc: {label}: {direction} {peer} {datagram}"));
             }
         }
         DownloadEvent::Transport(Event::RpcTrace {
@@ -160,7 +160,7 @@ fn render(
                 let _ = writeln!(file, "{timestamp} {label} {direction} {peer} {summary}");
             }
             if reporter.verbose() >= 2 {
-                reporter.line(&format!("wdsmc: {label}: {direction} {peer} {summary}"));
+                reporter.note(&format!("wdsmc: {label}: {direction} {peer} {summary}"));
             }
         }
         DownloadEvent::Transport(other) => reporter.transport_event(index, &other),

@@ -43,6 +43,11 @@ pub struct JobOutcome {
 struct JobState {
     label: String,
     bar: Option<ProgressBar>,
+    /// The bar shows bytes (the size is known and data flows); before, a spinner and the
+    /// phase.
+    counting: bool,
+    /// Columns the counting bar leaves for its message.
+    message_room: usize,
     started: Instant,
     total: u64,
     bytes: u64,
@@ -83,11 +88,14 @@ impl Reporter {
                 label: label.clone(),
                 bar: multi.as_ref().map(|m| {
                     let bar = m.add(ProgressBar::new(0));
-                    bar.set_style(bar_style(false));
+                    bar.set_style(phase_style());
                     bar.set_prefix(label.clone());
-                    bar.set_message("starting");
+                    bar.set_message("initiating");
+                    bar.enable_steady_tick(Duration::from_millis(120));
                     bar
                 }),
+                counting: false,
+                message_room: 0,
                 started: now,
                 total: 0,
                 bytes: 0,
@@ -97,8 +105,9 @@ impl Reporter {
         let total_bar = match (&multi, labels.len()) {
             (Some(m), n) if n > 1 => {
                 let bar = m.add(ProgressBar::new(0));
-                bar.set_style(bar_style(true));
+                bar.set_style(phase_style());
                 bar.set_prefix("total");
+                bar.set_message("waiting for the sizes");
                 Some(bar)
             }
             _ => None,
@@ -118,6 +127,16 @@ impl Reporter {
         match &self.multi {
             Some(multi) => multi.suspend(|| eprintln!("{text}")),
             None => eprintln!("{text}"),
+        }
+    }
+
+    /// Prints an informational line; while bars are drawn it is cut to the terminal's width
+    /// (plain and JSON modes keep it whole), so the screen stays one bar block under
+    /// single-row lines. Errors and results go through [`Reporter::line`] and are never cut.
+    pub fn note(&self, text: &str) {
+        match &self.multi {
+            Some(_) => self.line(&fit(text, terminal_width())),
+            None => self.line(text),
         }
     }
 
@@ -155,7 +174,7 @@ impl Reporter {
             state.total = session.content_size;
             if let Some(bar) = &state.bar {
                 bar.set_length(session.content_size);
-                bar.set_message("");
+                bar.set_message("joining");
                 bar.reset_elapsed();
             }
             state.label.clone()
@@ -181,7 +200,7 @@ impl Reporter {
             );
         }
         if self.human_lines {
-            self.line(&format!(
+            self.note(&format!(
                 "wdsmc: {}{namespace}/{object} from {server_arg} ({}) via {}, group {}:{}, {} ({} bytes)",
                 if label == object { String::new() } else { format!("{label}: ") },
                 session.server,
@@ -202,8 +221,18 @@ impl Reporter {
                 state.total = stats.content_size;
             }
             if let Some(bar) = &state.bar {
+                if !state.counting && stats.bytes_received > 0 {
+                    let (style, room) = bar_style(false);
+                    state.counting = true;
+                    state.message_room = room;
+                    bar.disable_steady_tick();
+                    bar.set_style(style);
+                    bar.reset_eta();
+                }
                 bar.set_position(stats.bytes_received);
-                bar.set_message(stats_brief(stats));
+                if state.counting {
+                    bar.set_message(fit(&stats_brief(stats), state.message_room));
+                }
             }
             let interval = if self.style == Style::Json {
                 JSON_INTERVAL
@@ -256,6 +285,13 @@ impl Reporter {
     /// A transport event worth a line (joined, master client, demoted, a send failure, a small
     /// receive buffer): always an event in JSON, shown to people only with -v.
     pub fn transport_event(&self, job: usize, event: &Event<'_>) {
+        if let Event::Joined { .. } = event {
+            self.with_job(job, |state| {
+                if let (Some(bar), false) = (&state.bar, state.counting) {
+                    bar.set_message("waiting for data");
+                }
+            });
+        }
         let text = match event {
             Event::Joined { client_id } => format!("joined as client {client_id}"),
             Event::MasterChanged { is_master: true } => {
@@ -286,7 +322,7 @@ impl Reporter {
         if self.style == Style::Json {
             self.emit_json("warning", json!(label), json!({ "message": text }));
         } else if self.human_lines && self.verbose > 0 {
-            self.line(&format!("wdsmc: {label}: {text}"));
+            self.note(&format!("wdsmc: {label}: {text}"));
         }
     }
 
@@ -300,12 +336,55 @@ impl Reporter {
     }
 
     pub fn finish(&self, job: usize, outcome: &JobOutcome) {
+        let bytes = outcome.stats.as_ref().map_or(0, |s| s.bytes_received);
+        let rate = format_rate(rate_of(bytes, outcome.elapsed));
+        let time = format!("{:.1}s", outcome.elapsed.as_secs_f64());
+        let counters = outcome
+            .stats
+            .as_ref()
+            .map(|s| self.stats_summary(s))
+            .unwrap_or_default();
+        let destination = outcome
+            .destination
+            .as_ref()
+            .map(|d| format!(" -> {d}"))
+            .unwrap_or_default();
+        let summary = match &outcome.error {
+            None => format!(
+                "complete, {} in {time} ({rate}){counters}{destination}",
+                format_bytes(bytes)
+            ),
+            Some(error) => format!(
+                "failed after {} in {time}: {error}{counters}",
+                format_bytes(bytes)
+            ),
+        };
         let Some(label) = self.with_job(job, |state| {
             if let Some(bar) = &state.bar {
-                if outcome.code == ExitCode::Success {
-                    bar.finish_with_message("done");
+                // The end replaces the bar with one line of words: a full bar must never
+                // stand for a download that did not finish.
+                bar.disable_steady_tick();
+                bar.set_style(ended_style());
+                let how_far = if state.total > 0 {
+                    format!(
+                        "at {} of {} ({:.0}%)",
+                        format_bytes(bytes.max(state.bytes)),
+                        format_bytes(state.total),
+                        percent(bytes.max(state.bytes), state.total)
+                    )
                 } else {
-                    bar.abandon_with_message("failed");
+                    "before the session started".to_string()
+                };
+                let words = match outcome.code {
+                    ExitCode::Success => summary.clone(),
+                    ExitCode::Cancelled => format!("cancelled {how_far}"),
+                    _ => format!("failed {how_far}"),
+                };
+                let words = fit(&words, words_room());
+                if outcome.code == ExitCode::Success {
+                    bar.finish_with_message(words);
+                } else {
+                    bar.abandon_with_message(words);
                 }
             }
             state.label.clone()
@@ -333,28 +412,10 @@ impl Reporter {
             }
             return;
         }
-        let bytes = outcome.stats.as_ref().map_or(0, |s| s.bytes_received);
-        let rate = format_rate(rate_of(bytes, outcome.elapsed));
-        let time = format!("{:.1}s", outcome.elapsed.as_secs_f64());
-        let counters = outcome
-            .stats
-            .as_ref()
-            .map(|s| self.stats_summary(s))
-            .unwrap_or_default();
-        match &outcome.error {
-            None => self.line(&format!(
-                "wdsmc: {label}: complete, {} in {time} ({rate}){counters}{}",
-                format_bytes(bytes),
-                outcome
-                    .destination
-                    .as_ref()
-                    .map(|d| format!(" -> {d}"))
-                    .unwrap_or_default()
-            )),
-            Some(error) => self.line(&format!(
-                "wdsmc: {label}: failed after {} in {time}: {error}{counters}",
-                format_bytes(bytes)
-            )),
+        // With bars, a success is told by its finished bar; a failure's error is printed
+        // whole as well, since the bar's line may be cut to the terminal.
+        if self.style != Style::Bar || outcome.error.is_some() {
+            self.line(&format!("wdsmc: {label}: {summary}"));
         }
     }
 
@@ -381,13 +442,20 @@ impl Reporter {
             return;
         };
         let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
-        total_bar.set_length(jobs.iter().map(|j| j.total).sum());
-        total_bar.set_position(jobs.iter().map(|j| j.bytes).sum());
+        let total: u64 = jobs.iter().map(|j| j.total).sum();
+        let bytes: u64 = jobs.iter().map(|j| j.bytes).sum();
+        total_bar.set_length(total);
+        total_bar.set_position(bytes);
+        if bytes > 0 && jobs.iter().all(|j| j.total > 0) && total_bar.message() != "" {
+            total_bar.set_style(bar_style(true).0);
+            total_bar.set_message("");
+        }
         if jobs
             .iter()
             .all(|j| j.bar.as_ref().is_some_and(|b| b.is_finished()))
         {
-            total_bar.finish();
+            total_bar.set_style(ended_style());
+            total_bar.finish_with_message(format!("{} in all", format_bytes(bytes)));
         }
     }
 
@@ -396,27 +464,95 @@ impl Reporter {
     }
 }
 
-fn bar_style(total: bool) -> ProgressStyle {
+/// `text` cut to `width` columns (characters), with an ellipsis when cut.
+fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(width.saturating_sub(1)).collect();
+    format!("{kept}…")
+}
+
+/// Columns of the terminal stderr is on (80 when unknown).
+fn terminal_width() -> usize {
+    console::Term::stderr()
+        .size_checked()
+        .map_or(80, |(_, cols)| usize::from(cols))
+}
+
+/// The counting bar, with as many fields as the terminal has room for, and the columns left
+/// for its message, which is cut to fit: a line as wide as the terminal would leave the
+/// cursor waiting to wrap, so everything stays one column short.
+fn bar_style(total: bool) -> (ProgressStyle, usize) {
     let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let bar = match (colour, total) {
-        (true, false) => "{bar:30.cyan/blue}",
-        (true, true) => "{bar:30.green/blue}",
-        (false, _) => "{bar:30}",
+    let bar = |len: usize| match (colour, total) {
+        (true, false) => format!("[{{bar:{len}.cyan/blue}}]"),
+        (true, true) => format!("[{{bar:{len}.green/blue}}]"),
+        (false, _) => format!("[{{bar:{len}}}]"),
     };
-    let template = format!(
-        "{{prefix:>12!}} [{bar}] {{bytes}}/{{total_bytes}} {{percent:>3}}% {{binary_bytes_per_sec}} ETA {{eta}} {{msg}}"
-    );
-    ProgressStyle::with_template(&template)
+    let width = terminal_width();
+    let (template, fixed) = bar_template(width, &bar);
+    let style = ProgressStyle::with_template(&template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ")
+        .progress_chars("=> ");
+    (style, width.saturating_sub(fixed + 1))
+}
+
+/// The template for a terminal `width` columns wide and the columns its fixed parts take.
+/// Fields go, least important first: the ETA, then the byte counts, the rate, and the bar.
+fn bar_template(width: usize, bar: &dyn Fn(usize) -> String) -> (String, usize) {
+    // Each field with the columns it takes as drawn (fixed-width formats).
+    const PREFIX: (&str, usize) = ("{prefix:>12!} ", 13);
+    const BYTES: (&str, usize) = ("{bytes:>10}/{total_bytes:<10} ", 22);
+    const PERCENT: (&str, usize) = ("{percent:>3}% ", 5);
+    const RATE: (&str, usize) = ("{binary_bytes_per_sec:>12} ", 13);
+    const ETA: (&str, usize) = ("ETA {eta:<4} ", 9);
+    let (bar_len, fields): (usize, &[(&str, usize)]) = match width {
+        w if w >= 120 => (30, &[BYTES, PERCENT, RATE, ETA]),
+        w if w >= 100 => (24, &[BYTES, PERCENT, RATE, ETA]),
+        w if w >= 85 => (20, &[BYTES, PERCENT, RATE]),
+        w if w >= 64 => (16, &[PERCENT, RATE]),
+        w if w >= 44 => (10, &[PERCENT]),
+        _ => (0, &[PERCENT]),
+    };
+    let mut template = PREFIX.0.to_string();
+    let mut fixed = PREFIX.1;
+    if bar_len > 0 {
+        template.push_str(&bar(bar_len));
+        template.push(' ');
+        fixed += bar_len + 3;
+    }
+    for (field, columns) in fields {
+        template.push_str(field);
+        fixed += columns;
+    }
+    template.push_str("{msg}");
+    (template, fixed)
+}
+
+/// Columns left for a phase or end message after the label.
+fn words_room() -> usize {
+    terminal_width().saturating_sub(13 + 2 + 1)
+}
+
+/// Before the size is known: a spinner and the phase.
+fn phase_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>12!} {spinner} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+/// After the end: one line of words.
+fn ended_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>12!} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 fn stats_brief(stats: &Stats) -> String {
     format!(
-        "repairs {} NACKs {}{}",
+        "{}repairs {} NACKs {}",
+        if stats.is_master { "master, " } else { "" },
         stats.rdata_packets,
         stats.nacks_sent,
-        if stats.is_master { " master" } else { "" }
     )
 }
 

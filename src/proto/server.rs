@@ -82,6 +82,8 @@ const LATE_JOIN_SECS: u32 = 30;
 /// Deviation: the spec's QCC wait is 1 ms per client plus the highest RTT; real hosts schedule
 /// threads too coarsely for a 2 ms window, so the wait never drops below this.
 const QCC_MIN_WAIT_MS: u64 = 50;
+/// Shortest time a master keeps its role before a NACK can move it to another client.
+const MIN_MASTER_TENURE: Duration = Duration::from_secs(5);
 /// Pause between query rounds when no client needs data (or none answered).
 const IDLE_QUERY_INTERVAL: Duration = Duration::from_secs(1);
 /// Unanswered query rounds repeated at once before the server falls back to
@@ -362,6 +364,8 @@ pub struct ServerSession {
     max_nack_backoff: u16,
     master_rtt_ms: u64,
     master_id: u32,
+    /// When the current master was chosen (README.md#pn-server-master-tenure).
+    master_since: Option<Instant>,
     next_spm_seq: u64,
     spm_count: u32,
     next_odata_seq: u64,
@@ -436,6 +440,7 @@ impl ServerSession {
             max_nack_backoff: 1,
             master_rtt_ms: 1,
             master_id: 0,
+            master_since: None,
             next_spm_seq: 1,
             spm_count: 0,
             next_odata_seq: 1,
@@ -909,6 +914,16 @@ impl ServerSession {
     /// Master re-selection on a NACK from another client (§3.1.5.9.6.1): the client whose
     /// TCP-friendly throughput estimate is clearly lower becomes master.
     fn consider_master(&mut self, now: Instant, index: usize) {
+        // Deviation: a master keeps the role at least MIN_MASTER_TENURE. On a LAN (or
+        // loopback) the clients' loss estimates are small and noisy, so the spec's rule would
+        // hand the role back and forth on every NACK, restarting the delay monitor each time
+        // (README.md#pn-server-master-tenure).
+        if self
+            .master_since
+            .is_some_and(|since| now.duration_since(since) < MIN_MASTER_TENURE)
+        {
+            return;
+        }
         fn cost(rtt_ms: u64, loss: f64) -> f64 {
             let l = loss.clamp(0.0, 1.0);
             (rtt_ms as f64 / 1000.0) * l.sqrt() * (1.0 + 9.0 * l * (1.0 + 32.0 * l * l))
@@ -919,6 +934,7 @@ impl ServerSession {
         // throughput = 1 / cost; candidate < 0.75 x master  <=>  master_cost < 0.75 x candidate_cost
         if candidate_cost > 0.0 && master_cost < 0.75 * candidate_cost {
             self.master_id = candidate.client_id;
+            self.master_since = Some(now);
             self.master_rtt_ms = candidate.rtt_ms.max(1);
             self.delay = DelayMonitor::new(now);
             self.master_loss = candidate.loss_rate;
@@ -1133,6 +1149,7 @@ impl ServerSession {
         self.qcc_in_at = None;
         if client_id != self.master_id {
             self.master_id = client_id;
+            self.master_since = Some(now);
             self.delay = DelayMonitor::new(now);
             self.push_event(ServerEvent::MasterChanged {
                 client_id: Some(client_id),

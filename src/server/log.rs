@@ -1,19 +1,32 @@
-//! A small logger to stderr: human lines or JSON lines (`--log-format json`).
+//! A small logger: human lines or JSON lines (`--log-format json`), to stderr or to a sink the
+//! embedding program gives (a progress renderer that must print above its bars, say).
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::LogFormat;
 
+/// Where log lines go instead of stderr.
+#[derive(Clone)]
+pub struct LogSink(pub Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for LogSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogSink")
+    }
+}
+
 /// Writes one line per event; cheap to clone and share between threads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Logger {
     format: LogFormat,
+    sink: Option<LogSink>,
 }
 
 impl Logger {
-    pub fn new(format: LogFormat) -> Self {
-        Self { format }
+    pub fn new(format: LogFormat, sink: Option<LogSink>) -> Self {
+        Self { format, sink }
     }
 
     /// Logs `event` (a short machine name such as `client_joined`). `message` is the human
@@ -22,8 +35,13 @@ impl Logger {
     pub fn log(&self, event: &str, session: Option<u32>, message: &str, fields: serde_json::Value) {
         let ts = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let line = self.format_line(&ts, event, session, message, fields);
-        // A closed stderr must not take the server down.
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        match &self.sink {
+            Some(sink) => (sink.0)(&line),
+            // A closed stderr must not take the server down.
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+        }
     }
 
     fn format_line(
@@ -77,7 +95,7 @@ mod tests {
     #[test]
     fn human_and_json_lines() {
         let fields = serde_json::json!({ "client": 7, "name": "pc\n1" });
-        let human = Logger::new(LogFormat::Human).format_line(
+        let human = Logger::new(LogFormat::Human, None).format_line(
             "2026-11-25T14:00:00Z",
             "client_joined",
             Some(0x1234abcd),
@@ -88,7 +106,7 @@ mod tests {
             human,
             "2026-11-25T14:00:00Z session 0x1234abcd client 7 joined from 127.0.0.1:5555 (pc\\n1)"
         );
-        let json = Logger::new(LogFormat::Json).format_line(
+        let json = Logger::new(LogFormat::Json, None).format_line(
             "2026-11-25T14:00:00Z",
             "client_joined",
             Some(0x1234abcd),

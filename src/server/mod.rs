@@ -64,6 +64,8 @@ pub struct ServerConfig {
     /// Session ends after this long without any client packet (MS-WDSMT default 300 s).
     pub session_inactivity: Duration,
     pub log_format: LogFormat,
+    /// Where log lines go; stderr when `None`.
+    pub log_sink: Option<log::LogSink>,
     /// Seed for session ids and back-offs; from the OS when `None`.
     pub seed: Option<u64>,
     /// Authenticated initiation over RPC; `None` serves UDP initiation only.
@@ -125,6 +127,7 @@ impl ServerConfig {
             ttl: 1,
             session_inactivity: Duration::from_secs(300),
             log_format: LogFormat::Human,
+            log_sink: None,
             seed: None,
             rpc: None,
         }
@@ -164,7 +167,7 @@ impl Server {
     pub fn start(config: ServerConfig) -> Result<Server, ServerError> {
         validate(&config)?;
         let content = ContentProvider::new(&config.namespaces)?;
-        let logger = Logger::new(config.log_format);
+        let logger = Logger::new(config.log_format, config.log_sink.clone());
         let bind_addr = SocketAddr::new(config.listen, config.msi_port);
         let socket = std::net::UdpSocket::bind(bind_addr).map_err(|error| ServerError::Bind {
             addr: bind_addr,
@@ -194,7 +197,7 @@ impl Server {
         let registry = Arc::new(Registry::new(
             config,
             content,
-            logger,
+            logger.clone(),
             Arc::clone(&stop),
             keys,
         ));
@@ -215,7 +218,7 @@ impl Server {
                 listener,
                 Arc::clone(&registry),
                 settings,
-                logger,
+                logger.clone(),
                 Arc::clone(&stop),
             )?;
             logger.log(

@@ -343,7 +343,7 @@ impl State {
             socket,
             session,
             source,
-            logger: self.logger,
+            logger: self.logger.clone(),
             stop: Arc::clone(&self.stop),
             finished: Arc::clone(&finished),
             object: format!("{}:{object}", key.namespace),

@@ -100,7 +100,7 @@ impl RpcListener {
                         from,
                         registry: Arc::clone(&self.registry),
                         settings: self.settings.clone(),
-                        logger: self.logger,
+                        logger: self.logger.clone(),
                         stop: Arc::clone(&self.stop),
                     };
                     let count = Arc::clone(&open);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 
-use super::error::Internal;
+use super::error::{Internal, RequestError};
 use super::handle::SessionHandle;
 use super::initiation::Initiated;
 use super::net::{self, LocalInterface, RECV_BUFFER_BYTES};
@@ -71,6 +71,13 @@ fn drive(
 ) -> Result<Stats, TransportError> {
     let initiated = Initiated::run(request, &|| shared.cancel_requested(), emit)?;
     let params = initiated.info.params.clone();
+    if request.cache_size < u64::from(params.block_size) {
+        return Err(RequestError::CacheTooSmall {
+            cache: request.cache_size,
+            block_size: params.block_size,
+        }
+        .into());
+    }
     shared.set_content_size(params.content_size);
     emit(Event::SessionStart(&initiated.info));
     if let Some(metadata) = &initiated.metadata {

@@ -67,6 +67,11 @@ pub enum RequestError {
     Field(#[from] msi::RequestError),
     #[error("client name {name:?} cannot be sent: {reason}")]
     ClientName { name: String, reason: String },
+    /// The session's blocks are larger than the cache: not one could ever be delivered.
+    #[error(
+        "a cache of {cache} bytes cannot hold one block of this session ({block_size} bytes); it needs at least {block_size}"
+    )]
+    CacheTooSmall { cache: u64, block_size: u32 },
 }
 
 /// How authentication failed.
