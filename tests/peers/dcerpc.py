@@ -43,7 +43,11 @@ SIGNATURE_LEN = 16  # NTLM, also inside SPNEGO
 
 WDS_INTERFACE = (uuid.UUID("1a927394-352e-4553-ae3f-7cf4aafca620").bytes_le, 1, 0)
 NDR_SYNTAX = (uuid.UUID("8a885d04-1ceb-11c9-9fe8-08002b104860").bytes_le, 2, 0)
+NDR64_SYNTAX = (uuid.UUID("71710533-beba-4937-8319-b5dbef9ccc36").bytes_le, 1, 0)
 BIND_TIME_FEATURE_PREFIX = uuid.UUID("6cb71c2c-9812-4540-0000-000000000000").bytes_le[:8]
+# MS-RPCE 3.3.1.5.3: 6cb71c2c-9812-4540-XXXX-..., the feature bits in the fourth field:
+# security context multiplexing (1) and keeping the connection on orphan (2).
+BIND_TIME_FEATURES = (uuid.UUID("6cb71c2c-9812-4540-0300-000000000000").bytes_le, 1, 0)
 
 STATUS_ACCESS_DENIED = 0x00000005
 STATUS_SEC_PKG_ERROR = 0x00000721
@@ -276,6 +280,14 @@ class Sealer:
                                    (t.header, signature)])
         plain = res.buffers[1].data
         return plain[:len(plain) - tr["pad_len"]]
+
+
+def verification_trailer(header_signing=True):
+    """MS-RPCE 2.2.2.13: the signature, then one SEC_VT_COMMAND_BITMASK_1 command that is
+    also the last (SEC_VT_COMMAND_END)."""
+    signature = bytes([0x8A, 0xE3, 0x13, 0x71, 0x02, 0xF4, 0x36, 0x71])
+    command = 0x0001 | 0x4000
+    return signature + struct.pack("<HHI", command, 4, 1 if header_signing else 0)
 
 
 def request_fixed(alloc_hint, context_id, opnum):

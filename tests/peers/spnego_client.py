@@ -6,6 +6,13 @@ fragment goes through pyspnego's unwrap_iov with header signing.
 Usage: spnego_client.py --port PORT --user DOMAIN\\NAME --password PW
                         [--protocol ntlm|negotiate] [--namespace NS] [--object OBJ]
                         [--tamper header|body|trailer] [--timeout SECONDS]
+                        [--windows-contexts] [--verification-trailer]
+                        [--request-fragment N]
+
+--windows-contexts offers the NDR64 and bind-time feature negotiation contexts next to NDR
+as Windows clients do; --verification-trailer appends an MS-RPCE 2.2.2.13 verification
+trailer to the request stub; --request-fragment cuts the request into fragments of at
+most N bytes.
 
 Prints one JSON object on stdout. Exit codes: 0 success (with --tamper: the tampered
 response was refused), 1 protocol error or tampering not detected, 2 usage, 3 pyspnego
@@ -60,6 +67,9 @@ def run(args):
     report = {"protocol": protocol, "auth_type": auth_type}
     sock = dcerpc.connect(args.port, args.timeout)
     contexts = [(CONTEXT_ID, dcerpc.WDS_INTERFACE, [dcerpc.NDR_SYNTAX])]
+    if args.windows_contexts:
+        contexts += [(CONTEXT_ID + 1, dcerpc.WDS_INTERFACE, [dcerpc.NDR64_SYNTAX]),
+                     (CONTEXT_ID + 2, dcerpc.WDS_INTERFACE, [dcerpc.BIND_TIME_FEATURES])]
     leg_flags = dcerpc.PFC_FIRST_FRAG | dcerpc.PFC_LAST_FRAG | dcerpc.PFC_SUPPORT_HEADER_SIGN
 
     def leg_auth(token):
@@ -87,6 +97,9 @@ def run(args):
         raise Refused("presentation context rejected: %r" % (ack["results"],))
     if ack["results"][0][2] != dcerpc.NDR_SYNTAX:
         raise dcerpc.RpcError("bind_ack accepted another transfer syntax")
+    report["context_results"] = [[r[0], r[1]] for r in ack["results"]]
+    if len(ack["results"]) != len(contexts):
+        raise dcerpc.RpcError("%d results for %d contexts" % (len(ack["results"]), len(contexts)))
     if pdu.trailer is None:
         raise dcerpc.RpcError("bind_ack without an auth token")
     if (pdu.trailer["auth_type"], pdu.trailer["context_id"]) != (auth_type, AUTH_CONTEXT_ID):
@@ -123,8 +136,11 @@ def run(args):
     packet = wdsc.initiate_request(args.namespace, args.object, client="PYSPNEGO",
                                    cap=wdsc.CAP_CHECKSUM)
     stub = wdsc.ndr_request(packet)
+    if args.verification_trailer:
+        stub += b"\0" * (-len(stub) % 4) + dcerpc.verification_trailer()
     overhead = dcerpc.HEADER_LEN + 8 + dcerpc.TRAILER_LEN + dcerpc.SIGNATURE_LEN
-    chunks = dcerpc.fragments(stub, min(ack["max_recv"], 4280), overhead)
+    chunks = dcerpc.fragments(stub, min(ack["max_recv"], args.request_fragment or 4280),
+                              overhead)
     sent = 0
     for i, chunk in enumerate(chunks):
         flags = (dcerpc.PFC_FIRST_FRAG if i == 0 else 0) | (
@@ -197,6 +213,9 @@ def main():
     parser.add_argument("--object", default="a.bin")
     parser.add_argument("--tamper", choices=["header", "body", "trailer"])
     parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--windows-contexts", action="store_true")
+    parser.add_argument("--verification-trailer", action="store_true")
+    parser.add_argument("--request-fragment", type=int)
     args = parser.parse_args()
     try:
         code, report = run(args)
