@@ -10,6 +10,13 @@ UserSid, so a client that logs in here downloads from the real multicast session
 Usage: rpc_server.py --users FILE [--relay 127.0.0.1:PORT --namespace NS --object OBJ]
                      [--port PORT] [--fragment N] [--metadata-size N] [--whole-size]
                      [--fault STATUS | --return-error CODE | --op-error CODE | --silent]
+                     [--quirk NAME]...
+
+Quirks, each legal and seen in one implementation or another, for the client to tolerate:
+lower-names (reply variable names in lower case: names are case-insensitive),
+alloc-hint-zero (alloc_hint 0 in every response fragment: it is only a hint),
+no-sign-echo (bind_ack without PFC_SUPPORT_HEADER_SIGN; NTLM signs the header anyway),
+pad16 (stub padded to 16 before the sec_trailer instead of 4).
 
 FILE holds pyspnego's NTLM_USER_FILE lines, DOMAIN:USER:PASSWORD. The first line on stdout
 is "port N" once the listener is bound; log lines go to stderr. Runs until killed.
@@ -124,7 +131,8 @@ class Connection:
         if self.ctx.complete:
             log("%s: logged in as %s (%s)" % (self.peer, self.ctx.client_principal,
                                               self.ctx.negotiated_protocol))
-            self.sealer = dcerpc.Sealer(self.ctx, self.auth_type, self.context_id, align=4)
+            align = 16 if "pad16" in self.args.quirk else 4
+            self.sealer = dcerpc.Sealer(self.ctx, self.auth_type, self.context_id, align=align)
         return out or b""
 
     def handle(self, pdu):
@@ -157,6 +165,8 @@ class Connection:
                     # A refused SPNEGO leg: a fault, never silence (shared/auth.md 6b).
                     self.fault(pdu.call_id, dcerpc.STATUS_ACCESS_DENIED, DID_NOT_EXECUTE)
                     return False
+            if "no-sign-echo" in self.args.quirk:
+                leg_flags &= ~dcerpc.PFC_SUPPORT_HEADER_SIGN
             if not alter:
                 if self.args.fragment:
                     self.max_xmit = max(self.args.fragment, MIN_FRAG)
@@ -262,6 +272,8 @@ class Connection:
             ("SecMode", wdsc.VAR_ULONG, SEC_MODE_CHECKSUM_BOTH),
             ("UserSid", wdsc.VAR_BLOB, FAKE_SID),
         ]
+        if "lower-names" in self.args.quirk:
+            variables = [(name.lower(), t, v) for name, t, v in variables]
         return wdsc.encode_packet(wdsc.PACKET_REPLY, 0, variables, whole_size=self.args.whole_size)
 
     def respond(self, call_id, context_id, stub):
@@ -274,7 +286,8 @@ class Connection:
         for i, chunk in enumerate(chunks):
             flags = (dcerpc.PFC_FIRST_FRAG if i == 0 else 0) | (
                 dcerpc.PFC_LAST_FRAG if i == len(chunks) - 1 else 0)
-            fixed = dcerpc.response_fixed(len(stub) - sent, context_id)
+            hint = 0 if "alloc-hint-zero" in self.args.quirk else len(stub) - sent
+            fixed = dcerpc.response_fixed(hint, context_id)
             sent += len(chunk)
             pdu = self.sealer.seal_pdu(dcerpc.RESPONSE, flags, call_id, fixed, chunk)
             assert len(pdu) <= size, (len(pdu), size)
@@ -302,6 +315,8 @@ def main():
                       help="WdsRpcMessage returns CODE with a NULL reply")
     mode.add_argument("--op-error", type=parse_code, help="reply with OpCode-ErrorCode CODE")
     mode.add_argument("--silent", action="store_true", help="accept, read, never answer")
+    parser.add_argument("--quirk", action="append", default=[],
+                        choices=["lower-names", "alloc-hint-zero", "no-sign-echo", "pad16"])
     args = parser.parse_args()
     if args.fragment is not None and args.fragment < 64:
         parser.error("--fragment below 64 leaves no room for stub data")

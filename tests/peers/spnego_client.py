@@ -7,7 +7,7 @@ Usage: spnego_client.py --port PORT --user DOMAIN\\NAME --password PW
                         [--protocol ntlm|negotiate] [--namespace NS] [--object OBJ]
                         [--tamper header|body|trailer] [--timeout SECONDS]
                         [--windows-contexts] [--verification-trailer]
-                        [--request-fragment N]
+                        [--request-fragment N] [--calls N]
 
 --windows-contexts offers the NDR64 and bind-time feature negotiation contexts next to NDR
 as Windows clients do; --verification-trailer appends an MS-RPCE 2.2.2.13 verification
@@ -41,7 +41,7 @@ import wdsc  # noqa: E402
 CONTEXT_ID = 0
 AUTH_CONTEXT_ID = 0x5EED  # not 0, so a server that ignores it and sends 0 is caught
 BIND_CALL_ID = 1
-CALL_ID = 2
+FIRST_CALL_ID = 2
 
 
 class Refused(Exception):
@@ -131,8 +131,24 @@ def run(args):
             raise dcerpc.RpcError("SPNEGO not complete after alter_context_resp")
     report["negotiated"] = ctx.negotiated_protocol
 
-    # request -> response fragments, every one verified and unsealed
+    # request -> response fragments, every one verified and unsealed; with --calls, more
+    # calls on the same connection (sequence numbers and RC4 states carry on)
     sealer = dcerpc.Sealer(ctx, auth_type, AUTH_CONTEXT_ID, align=16)
+    report["calls"] = 0
+    for n in range(args.calls):
+        call_id = FIRST_CALL_ID + n
+        outcome = call(sock, sealer, args, ack, call_id, report, tamper=args.tamper if n == 0 else None)
+        if outcome is not None:
+            return outcome
+        report["calls"] += 1
+    sock.close()
+    report["ok"] = True
+    return 0, report
+
+
+def call(sock, sealer, args, ack, call_id, report, tamper):
+    """One WdsRpcMessage call; None when it succeeded (report updated), else (code, report)
+    for a --tamper run."""
     packet = wdsc.initiate_request(args.namespace, args.object, client="PYSPNEGO",
                                    cap=wdsc.CAP_CHECKSUM)
     stub = wdsc.ndr_request(packet)
@@ -147,7 +163,7 @@ def run(args):
             dcerpc.PFC_LAST_FRAG if i == len(chunks) - 1 else 0)
         fixed = dcerpc.request_fixed(len(stub) - sent, CONTEXT_ID, 0)
         sent += len(chunk)
-        sock.sendall(sealer.seal_pdu(dcerpc.REQUEST, flags, CALL_ID, fixed, chunk))
+        sock.sendall(sealer.seal_pdu(dcerpc.REQUEST, flags, call_id, fixed, chunk))
     report["request_fragments"] = len(chunks)
 
     answer = b""
@@ -156,24 +172,25 @@ def run(args):
         pdu = read_pdu(sock)
         if pdu.ptype == dcerpc.FAULT:
             status = dcerpc.parse_fault(pdu.body)
-            raise Refused("fault 0x%08x on the call" % status, status=status)
+            raise Refused("fault 0x%08x on call %d" % (status, call_id), status=status)
         if pdu.ptype != dcerpc.RESPONSE:
             raise dcerpc.RpcError("%s in answer to the request" % pdu.name)
-        if pdu.call_id != CALL_ID:
-            raise dcerpc.RpcError("response for call %d, expected %d" % (pdu.call_id, CALL_ID))
+        if pdu.call_id != call_id:
+            raise dcerpc.RpcError("response for call %d, expected %d" % (pdu.call_id, call_id))
         if (count == 0) != bool(pdu.flags & dcerpc.PFC_FIRST_FRAG):
             raise dcerpc.RpcError("FIRST_FRAG on fragment %d" % count)
-        tamper = args.tamper if count == 0 else None
+        damage = tamper if count == 0 else None
         try:
-            answer += sealer.open_pdu(pdu, 8, tamper=tamper)
+            answer += sealer.open_pdu(pdu, 8, tamper=damage)
         except SpnegoError as e:
-            if tamper:
-                report.update(ok=True, tamper=tamper, tamper_detected=True,
+            if damage:
+                report.update(ok=True, tamper=damage, tamper_detected=True,
                               error="%s: %s" % (type(e).__name__, e))
                 return 0, report
-            raise VerifyFailed("response fragment %d: %s: %s" % (count, type(e).__name__, e))
-        if tamper:
-            report.update(ok=False, tamper=tamper, tamper_detected=False,
+            raise VerifyFailed("call %d, response fragment %d: %s: %s"
+                               % (call_id, count, type(e).__name__, e))
+        if damage:
+            report.update(ok=False, tamper=damage, tamper_detected=False,
                           error="a tampered response fragment was accepted")
             return 1, report
         count += 1
@@ -181,7 +198,6 @@ def run(args):
             break
     report["response_fragments"] = count
     report["mac_verified"] = True
-    sock.close()
 
     reply, status = wdsc.ndr_parse_response(answer)
     report["return_value"] = status
@@ -194,8 +210,7 @@ def run(args):
     if code != 0:
         raise Refused("OpCode-ErrorCode 0x%08x" % code, status=code)
     report["variables"] = wdsc.variables_json(variables)
-    report["ok"] = True
-    return 0, report
+    return None
 
 
 class VerifyFailed(Exception):
@@ -216,6 +231,7 @@ def main():
     parser.add_argument("--windows-contexts", action="store_true")
     parser.add_argument("--verification-trailer", action="store_true")
     parser.add_argument("--request-fragment", type=int)
+    parser.add_argument("--calls", type=int, default=1, help="calls on the one connection")
     args = parser.parse_args()
     try:
         code, report = run(args)
