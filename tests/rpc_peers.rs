@@ -682,3 +682,21 @@ fn legal_variations_in_the_servers_replies_are_tolerated() {
         }
     }
 }
+
+#[test]
+fn the_endpoint_mapper_answer_of_an_independent_server_is_followed() {
+    if !peers_available() {
+        return;
+    }
+    // The endpoint mapper's port is fixed (135): only in the throwaway test namespace.
+    if std::env::var_os("WDSMC_TEST_NETNS").is_none() {
+        eprintln!("SKIP: binds TCP 135; run in the test namespace (bash .ci/run netns ...)");
+        return;
+    }
+    let served = Served::start(9, 40_000, &[]);
+    let peer = PyServer::start(Some(&served), &["--epm-port", "135"]);
+    // --rpc-port points nowhere: the port must come from ept_map.
+    let got = get(9, PASSWORD, &["--endpoint-mapper"]);
+    assert_downloaded(&got, &served, &peer);
+    assert!(peer.log_text().contains("ept_map for 9473921a"));
+}

@@ -43,6 +43,7 @@ SIGNATURE_LEN = 16  # NTLM, also inside SPNEGO
 
 WDS_INTERFACE = (uuid.UUID("1a927394-352e-4553-ae3f-7cf4aafca620").bytes_le, 1, 0)
 NDR_SYNTAX = (uuid.UUID("8a885d04-1ceb-11c9-9fe8-08002b104860").bytes_le, 2, 0)
+EPM_INTERFACE = (uuid.UUID("e1af8308-5d1f-11c9-91a4-08002b14a0fa").bytes_le, 3, 0)
 NDR64_SYNTAX = (uuid.UUID("71710533-beba-4937-8319-b5dbef9ccc36").bytes_le, 1, 0)
 BIND_TIME_FEATURE_PREFIX = uuid.UUID("6cb71c2c-9812-4540-0000-000000000000").bytes_le[:8]
 # MS-RPCE 3.3.1.5.3: 6cb71c2c-9812-4540-XXXX-..., the feature bits in the fourth field:

@@ -10,7 +10,11 @@ UserSid, so a client that logs in here downloads from the real multicast session
 Usage: rpc_server.py --users FILE [--relay 127.0.0.1:PORT --namespace NS --object OBJ]
                      [--port PORT] [--fragment N] [--metadata-size N] [--whole-size]
                      [--fault STATUS | --return-error CODE | --op-error CODE | --silent]
-                     [--quirk NAME]...
+                     [--quirk NAME]... [--epm-port PORT]
+
+--epm-port also answers the endpoint mapper (ept_map, opnum 3 of e1af8308-5d1f-11c9-91a4-
+08002b14a0fa v3, unauthenticated, C706 appendix L towers) on that port with this server's
+RPC port for WdsRpcInterface over ncacn_ip_tcp.
 
 Quirks, each legal and seen in one implementation or another, for the client to tolerate:
 lower-names (reply variable names in lower case: names are case-insensitive),
@@ -55,6 +59,79 @@ SEC_MODE_CHECKSUM_BOTH = 0x00030003
 FAKE_SID = bytes([1, 5, 0, 0, 0, 0, 0, 5]) + struct.pack("<5I", 21, 111, 222, 333, 1001)
 
 
+EPT_MAP = 3
+EPT_S_NOT_REGISTERED = 0x16C9A0D6
+TOWER_UUID = 0x0D
+TOWER_RPC_CO = 0x0B
+TOWER_TCP = 0x07
+TOWER_IP = 0x09
+
+
+def tower_bytes(floors):
+    """C706 appendix L: floor count, then each floor's lhs and rhs with 16-bit lengths, all
+    little-endian except the port and address in the rhs."""
+    out = struct.pack("<H", len(floors))
+    for lhs, rhs in floors:
+        out += struct.pack("<H", len(lhs)) + lhs + struct.pack("<H", len(rhs)) + rhs
+    return out
+
+
+def parse_tower(data):
+    (count,) = struct.unpack_from("<H", data, 0)
+    at, floors = 2, []
+    for _ in range(count):
+        (n,) = struct.unpack_from("<H", data, at)
+        lhs = data[at + 2:at + 2 + n]
+        at += 2 + n
+        (n,) = struct.unpack_from("<H", data, at)
+        rhs = data[at + 2:at + 2 + n]
+        at += 2 + n
+        floors.append((lhs, rhs))
+    return floors
+
+
+def wds_tower(port):
+    def syntax_floor(syntax):
+        guid, major, minor = syntax
+        return (bytes([TOWER_UUID]) + guid + struct.pack("<H", major), struct.pack("<H", minor))
+
+    return tower_bytes([
+        syntax_floor(dcerpc.WDS_INTERFACE),
+        syntax_floor(dcerpc.NDR_SYNTAX),
+        (bytes([TOWER_RPC_CO]), struct.pack("<H", 0)),
+        (bytes([TOWER_TCP]), struct.pack(">H", port)),
+        (bytes([TOWER_IP]), socket.inet_aton("127.0.0.1")),
+    ])
+
+
+def ept_map_request_floors(stub):
+    """[in, ptr] uuid_p_t object, [in, ptr] twr_p_t map_tower, [in, out] context handle,
+    [in] unsigned32 max_towers: the map tower's floors."""
+    at = 0
+    (referent,) = struct.unpack_from("<I", stub, at)
+    at += 4 + (16 if referent else 0)
+    (referent,) = struct.unpack_from("<I", stub, at)
+    at += 4
+    if not referent:
+        return []
+    max_count, length = struct.unpack_from("<II", stub, at)
+    if max_count != length:
+        raise wdsc.WdscError("tower conformance %d, length %d" % (max_count, length))
+    return parse_tower(stub[at + 8:at + 8 + length])
+
+
+def ept_map_response(towers, status, max_towers=4):
+    """[in, out] context handle, [out] num_towers, [out, ptr, size_is(max_towers),
+    length_is(*num_towers)] twr_p_t towers[], [out] error_status_t status."""
+    out = b"\0" * 20 + struct.pack("<I", len(towers))
+    out += struct.pack("<III", max_towers, 0, len(towers))
+    out += b"".join(struct.pack("<I", 0x00030000 + i) for i in range(len(towers)))
+    for t in towers:
+        out += struct.pack("<II", len(t), len(t)) + t
+        out += b"\0" * (-len(out) % 4)
+    return out + struct.pack("<I", status)
+
+
 def log(message):
     print("rpc_server: %s" % message, file=sys.stderr, flush=True)
 
@@ -64,7 +141,8 @@ def parse_code(text):
 
 
 class Connection:
-    def __init__(self, sock, peer, args, session):
+    def __init__(self, sock, peer, args, session, epm_answer=None):
+        self.epm_answer = epm_answer  # the RPC port, when this is an endpoint mapper connection
         self.sock = sock
         self.peer = peer
         self.args = args
@@ -87,7 +165,7 @@ class Connection:
 
     def run(self):
         try:
-            if self.args.silent:
+            if self.args.silent and self.epm_answer is None:
                 while self.sock.recv(65536):
                     pass
                 return
@@ -110,7 +188,7 @@ class Connection:
         for _cid, abstract, transfers in bind["contexts"]:
             if any(t[0][:8] == dcerpc.BIND_TIME_FEATURE_PREFIX for t in transfers):
                 out.append((RESULT_NEGOTIATE_ACK, 0, (b"\0" * 16, 0, 0)))
-            elif abstract != dcerpc.WDS_INTERFACE:
+            elif abstract != (dcerpc.EPM_INTERFACE if self.epm_answer else dcerpc.WDS_INTERFACE):
                 out.append((RESULT_PROVIDER_REJECTION, REASON_ABSTRACT_NOT_SUPPORTED,
                             (b"\0" * 16, 0, 0)))
             elif dcerpc.NDR_SYNTAX in transfers:
@@ -199,6 +277,8 @@ class Connection:
     # --- calls -----------------------------------------------------------------------------
 
     def request(self, pdu):
+        if self.epm_answer is not None:
+            return self.epm_request(pdu)
         if self.auth_failed is not None or self.sealer is None:
             self.fault(pdu.call_id, dcerpc.STATUS_ACCESS_DENIED, DID_NOT_EXECUTE)
             return False
@@ -230,6 +310,26 @@ class Connection:
         else:
             reply = wdsc.ndr_response(self.initiate(wdsc.ndr_parse_request(stub)))
         self.respond(pdu.call_id, context_id, reply)
+        return True
+
+    def epm_request(self, pdu):
+        """ept_map on an unauthenticated connection: one unfragmented request."""
+        if pdu.trailer is not None or pdu.flags & 0x03 != 0x03:
+            self.fault(pdu.call_id, dcerpc.STATUS_PROTO_ERROR)
+            return False
+        _hint, context_id, opnum = struct.unpack_from("<IHH", pdu.body, 0)
+        if opnum != EPT_MAP:
+            self.fault(pdu.call_id, dcerpc.STATUS_OP_RNG_ERROR)
+            return True
+        floors = ept_map_request_floors(pdu.body[8:])
+        log("%s: ept_map for %s" % (self.peer, floors[0][0][1:17].hex() if floors else None))
+        wanted = floors[0][0] if floors else b""
+        if wanted[:1] == b"\x0d" and wanted[1:17] == dcerpc.WDS_INTERFACE[0]:
+            stub = ept_map_response([wds_tower(self.epm_answer)], 0)
+        else:
+            stub = ept_map_response([], EPT_S_NOT_REGISTERED)
+        body = dcerpc.response_fixed(len(stub), context_id) + stub
+        self.send(dcerpc.build_pdu(dcerpc.RESPONSE, 0x03, pdu.call_id, body))
         return True
 
     def initiate(self, packet):
@@ -315,6 +415,7 @@ def main():
                       help="WdsRpcMessage returns CODE with a NULL reply")
     mode.add_argument("--op-error", type=parse_code, help="reply with OpCode-ErrorCode CODE")
     mode.add_argument("--silent", action="store_true", help="accept, read, never answer")
+    parser.add_argument("--epm-port", type=int, help="also answer ept_map on this port")
     parser.add_argument("--quirk", action="append", default=[],
                         choices=["lower-names", "alloc-hint-zero", "no-sign-echo", "pad16"])
     args = parser.parse_args()
@@ -341,11 +442,22 @@ def main():
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", args.port))
     listener.listen(16)
-    print("port %d" % listener.getsockname()[1], flush=True)
+    port = listener.getsockname()[1]
+    if args.epm_port is not None:
+        mapper = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        mapper.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        mapper.bind(("127.0.0.1", args.epm_port))
+        mapper.listen(16)
+        threading.Thread(target=serve, args=(mapper, args, session, port), daemon=True).start()
+    print("port %d" % port, flush=True)
+    serve(listener, args, session, None)
+
+
+def serve(listener, args, session, epm_answer):
     while True:
         sock, peer = listener.accept()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = Connection(sock, "%s:%d" % peer, args, session)
+        conn = Connection(sock, "%s:%d" % peer, args, session, epm_answer)
         threading.Thread(target=conn.run, daemon=True).start()
 
 
