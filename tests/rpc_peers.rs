@@ -665,7 +665,14 @@ fn legal_variations_in_the_servers_replies_are_tolerated() {
         return;
     }
     let served = Served::start(8, 60_000, &[]);
-    for quirk in ["lower-names", "alloc-hint-zero", "no-sign-echo", "pad16"] {
+    let quirks = [
+        "lower-names",
+        "alloc-hint-zero",
+        "no-sign-echo",
+        "pad16",
+        "empty-metadata",
+    ];
+    for quirk in quirks {
         // In fragments, so the quirk applies to several PDUs.
         let more = [
             "--quirk",

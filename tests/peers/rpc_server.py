@@ -20,7 +20,9 @@ Quirks, each legal and seen in one implementation or another, for the client to 
 lower-names (reply variable names in lower case: names are case-insensitive),
 alloc-hint-zero (alloc_hint 0 in every response fragment: it is only a hint),
 no-sign-echo (bind_ack without PFC_SUPPORT_HEADER_SIGN; NTLM signs the header anyway),
-pad16 (stub padded to 16 before the sec_trailer instead of 4).
+pad16 (stub padded to 16 before the sec_trailer instead of 4),
+empty-metadata (a zero-length ContentMetadata, as MS-WDSMSI 2.2.1 words it for content
+without metadata; 3.1.5.2 and the 4.1 example leave the variable out).
 
 FILE holds pyspnego's NTLM_USER_FILE lines, DOMAIN:USER:PASSWORD. The first line on stdout
 is "port N" once the listener is bound; log lines go to stderr. Runs until killed.
@@ -365,7 +367,9 @@ class Connection:
             ("TotalBlocks", wdsc.VAR_ULONG64, s["total_blocks"]),
             ("ContentSize", wdsc.VAR_ULONG64, s["content_size"]),
         ]
-        if self.args.metadata_size:
+        if "empty-metadata" in self.args.quirk:
+            variables.append(("ContentMetadata", wdsc.VAR_BLOB, b""))
+        elif self.args.metadata_size:
             variables.append(("ContentMetadata", wdsc.VAR_BLOB,
                               bytes(i % 251 for i in range(self.args.metadata_size))))
         variables += [
@@ -417,7 +421,8 @@ def main():
     mode.add_argument("--silent", action="store_true", help="accept, read, never answer")
     parser.add_argument("--epm-port", type=int, help="also answer ept_map on this port")
     parser.add_argument("--quirk", action="append", default=[],
-                        choices=["lower-names", "alloc-hint-zero", "no-sign-echo", "pad16"])
+                        choices=["lower-names", "alloc-hint-zero", "no-sign-echo", "pad16",
+                                 "empty-metadata"])
     args = parser.parse_args()
     if args.fragment is not None and args.fragment < 64:
         parser.error("--fragment below 64 leaves no room for stub data")
