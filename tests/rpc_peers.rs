@@ -522,6 +522,27 @@ fn pyspnego_client_verifies_our_server_with_ntlm_and_spnego() {
         assert_eq!(run.code, Some(5), "{protocol}: {}", run.json);
         assert_eq!(run.json["status"], 5, "{protocol}: {}", run.json);
     }
+    // SPNEGO as Windows clients without a Kerberos ticket start it: Kerberos and NEGOEX
+    // listed before NTLM, with (and without) an optimistic token for the first mech. The
+    // server must pick NTLM by supportedMech; NTLM then takes two alter_context legs and
+    // the mechListMIC is mandatory.
+    for optimistic in ["junk", "none"] {
+        let more = [
+            "--protocol",
+            "negotiate-kerberos-first",
+            "--optimistic-token",
+            optimistic,
+            "--calls",
+            "2",
+        ];
+        let run = run_py("spnego_client.py", &client_args(&port, PASSWORD, &more));
+        check_reply(&run, &served, 3);
+        assert_eq!(run.json["alter_context_legs"], 2, "{}", run.json);
+        assert_eq!(run.json["mac_verified"], true, "{}", run.json);
+        let more = ["--protocol", "negotiate-kerberos-first"];
+        let run = run_py("spnego_client.py", &client_args(&port, "wrong", &more));
+        assert_eq!(run.code, Some(5), "{}", run.json);
+    }
     // What Windows clients send: NDR64 and bind-time feature contexts next to NDR, a
     // verification trailer after the stub; and a request cut into 64-byte fragments.
     let more = [

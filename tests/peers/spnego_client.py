@@ -8,6 +8,14 @@ Usage: spnego_client.py --port PORT --user DOMAIN\\NAME --password PW
                         [--tamper header|body|trailer] [--timeout SECONDS]
                         [--windows-contexts] [--verification-trailer]
                         [--request-fragment N] [--calls N]
+                        [--protocol negotiate-kerberos-first [--optimistic-token junk|none]]
+
+negotiate-kerberos-first builds the SPNEGO tokens here (pyspnego's NegTokenInit /
+NegTokenResp classes around its NTLM context) the way Windows clients without a ticket
+do: mechTypes MS-Kerberos, Kerberos, NEGOEX, NTLM with an optimistic token for the first
+(junk bytes the acceptor must not use; pyspnego's own acceptor trips over them, so
+"none" leaves it out), so the acceptor must pick NTLM by supportedMech and the NTLM exchange takes two
+alter_context legs; the mechListMIC is then mandatory (RFC 4178 section 5).
 
 --windows-contexts offers the NDR64 and bind-time feature negotiation contexts next to NDR
 as Windows clients do; --verification-trailer appends an MS-RPCE 2.2.2.13 verification
@@ -57,13 +65,71 @@ def read_pdu(sock):
         raise ConnectionError("server closed the connection: %s" % e)
 
 
+class KerberosFirstSpnego:
+    """An SPNEGO initiator that offers mechanisms it cannot use before NTLM."""
+
+    MECHS = ["1.2.840.48018.1.2.2", "1.2.840.113554.1.2.2", "1.3.6.1.4.1.311.2.2.30",
+             "1.3.6.1.4.1.311.2.2.10"]
+
+    def __init__(self, user, password, optimistic):
+        self.optimistic = optimistic
+        from spnego import _spnego as tokens  # pyspnego's own DER classes
+        self.tokens = tokens
+        self.ntlm = spnego.client(username=user, password=password, hostname="wdsmc",
+                                  service="host", protocol="ntlm",
+                                  options=spnego.NegotiateOptions.use_ntlm)
+        self.legs = 0
+        self.complete = False
+        self.negotiated_protocol = None
+
+    def step(self, token=None):
+        t = self.tokens
+        self.legs += 1
+        if token is None:
+            # The optimistic token would be a Kerberos AP-REQ; any bytes do, as the acceptor
+            # must not use a token for a mechanism it does not pick.
+            return t.NegTokenInit(mech_types=self.MECHS, mech_token=self.optimistic).pack()
+        resp = t.unpack_token(token)
+        if not isinstance(resp, t.NegTokenResp):
+            raise dcerpc.RpcError("expected a NegTokenResp, got %s" % type(resp).__name__)
+        if resp.neg_state == t.NegState.reject:
+            raise dcerpc.RpcError("SPNEGO acceptor rejected the mechanism list")
+        if self.legs == 2:
+            if resp.supported_mech != self.MECHS[-1] or resp.response_token:
+                raise dcerpc.RpcError("expected supportedMech NTLM and no token, got %s / %r"
+                                      % (resp.supported_mech, resp.response_token))
+            return t.NegTokenResp(response_token=self.ntlm.step()).pack()
+        if self.legs == 3:
+            authenticate = self.ntlm.step(resp.response_token)
+            mic = self.ntlm.sign(t.pack_mech_type_list(self.MECHS))
+            self.ntlm._reset_ntlm_crypto_state()  # MS-SPNG 3.3.5.1, as pyspnego does
+            return t.NegTokenResp(response_token=authenticate, mech_list_mic=mic).pack()
+        if resp.neg_state != t.NegState.accept_complete or not resp.mech_list_mic:
+            raise dcerpc.RpcError("expected accept-completed with a mechListMIC")
+        self.ntlm.verify(t.pack_mech_type_list(self.MECHS), resp.mech_list_mic)
+        self.ntlm._reset_ntlm_crypto_state(outgoing=False)
+        self.complete = True
+        self.negotiated_protocol = "ntlm"
+        return None
+
+    def wrap_iov(self, *a, **k):
+        return self.ntlm.wrap_iov(*a, **k)
+
+    def unwrap_iov(self, *a, **k):
+        return self.ntlm.unwrap_iov(*a, **k)
+
+
 def run(args):
     protocol = args.protocol
     auth_type = dcerpc.AUTHN_WINNT if protocol == "ntlm" else dcerpc.AUTHN_GSS_NEGOTIATE
-    options = (spnego.NegotiateOptions.use_ntlm if protocol == "ntlm"
-               else spnego.NegotiateOptions.use_negotiate)
-    ctx = spnego.client(username=args.user, password=args.password, hostname="wdsmc",
-                        service="host", protocol=protocol, options=options)
+    if protocol == "negotiate-kerberos-first":
+        token = {"junk": b"\x60\x00", "none": None}[args.optimistic_token]
+        ctx = KerberosFirstSpnego(args.user, args.password, token)
+    else:
+        options = (spnego.NegotiateOptions.use_ntlm if protocol == "ntlm"
+                   else spnego.NegotiateOptions.use_negotiate)
+        ctx = spnego.client(username=args.user, password=args.password, hostname="wdsmc",
+                            service="host", protocol=protocol, options=options)
     report = {"protocol": protocol, "auth_type": auth_type}
     sock = dcerpc.connect(args.port, args.timeout)
     contexts = [(CONTEXT_ID, dcerpc.WDS_INTERFACE, [dcerpc.NDR_SYNTAX])]
@@ -114,19 +180,24 @@ def run(args):
         sock.sendall(dcerpc.build_pdu(dcerpc.AUTH3, leg_flags, BIND_CALL_ID, b"\0" * 4,
                                       leg_auth(token)))
     else:
-        sock.sendall(dcerpc.build_pdu(dcerpc.ALTER_CONTEXT, leg_flags, BIND_CALL_ID,
-                                      dcerpc.bind_body(contexts), leg_auth(token)))
-        pdu = read_pdu(sock)
-        if pdu.ptype == dcerpc.FAULT:
-            status = dcerpc.parse_fault(pdu.body)
-            raise Refused("fault 0x%08x on alter_context" % status, status=status)
-        if pdu.ptype == dcerpc.BIND_NAK:
-            raise Refused("bind_nak on alter_context")
-        if pdu.ptype != dcerpc.ALTER_CONTEXT_RESP:
-            raise dcerpc.RpcError("%s in answer to alter_context" % pdu.name)
-        if pdu.auth_value:
-            if ctx.step(pdu.auth_value):
-                raise dcerpc.RpcError("initiator wants a fifth SPNEGO leg")
+        # alter_context legs until the initiator has nothing more to send
+        legs = 0
+        while token:
+            legs += 1
+            if legs > 3:
+                raise dcerpc.RpcError("SPNEGO still not complete after %d legs" % legs)
+            sock.sendall(dcerpc.build_pdu(dcerpc.ALTER_CONTEXT, leg_flags, BIND_CALL_ID,
+                                          dcerpc.bind_body(contexts), leg_auth(token)))
+            pdu = read_pdu(sock)
+            if pdu.ptype == dcerpc.FAULT:
+                status = dcerpc.parse_fault(pdu.body)
+                raise Refused("fault 0x%08x on alter_context" % status, status=status)
+            if pdu.ptype == dcerpc.BIND_NAK:
+                raise Refused("bind_nak on alter_context")
+            if pdu.ptype != dcerpc.ALTER_CONTEXT_RESP:
+                raise dcerpc.RpcError("%s in answer to alter_context" % pdu.name)
+            token = ctx.step(pdu.auth_value) if pdu.auth_value else None
+        report["alter_context_legs"] = legs
         if not ctx.complete:
             raise dcerpc.RpcError("SPNEGO not complete after alter_context_resp")
     report["negotiated"] = ctx.negotiated_protocol
@@ -223,7 +294,8 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)
-    parser.add_argument("--protocol", choices=["ntlm", "negotiate"], default="ntlm")
+    parser.add_argument("--protocol", choices=["ntlm", "negotiate", "negotiate-kerberos-first"],
+                        default="ntlm")
     parser.add_argument("--namespace", default="ns")
     parser.add_argument("--object", default="a.bin")
     parser.add_argument("--tamper", choices=["header", "body", "trailer"])
@@ -231,6 +303,8 @@ def main():
     parser.add_argument("--windows-contexts", action="store_true")
     parser.add_argument("--verification-trailer", action="store_true")
     parser.add_argument("--request-fragment", type=int)
+    parser.add_argument("--optimistic-token", choices=["junk", "none"], default="junk",
+                        help="negotiate-kerberos-first: a token for the first mech, or none")
     parser.add_argument("--calls", type=int, default=1, help="calls on the one connection")
     args = parser.parse_args()
     try:
