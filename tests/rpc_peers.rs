@@ -728,3 +728,27 @@ fn the_endpoint_mapper_answer_of_an_independent_server_is_followed() {
     assert_downloaded(&got, &served, &peer);
     assert!(peer.log_text().contains("ept_map for 9473921a"));
 }
+
+#[test]
+fn impacket_anonymous_login_only_where_allowed() {
+    if !peers_available() {
+        return;
+    }
+    let anonymous = |port: &str| {
+        run_py(
+            "impacket_client.py",
+            &["--port", port, "--user", "", "--password", ""],
+        )
+    };
+    let served = Served::start(0, 5000, &["--allow-anonymous"]);
+    let run = anonymous(&served.rpc_port.to_string());
+    assert_eq!(run.code, Some(0), "{}\n{}", run.json, run.stderr);
+    // S-1-5-7, ANONYMOUS LOGON.
+    assert_eq!(run.json["variables"]["UserSid"], "010100000000000507000000");
+    drop(served);
+
+    let served = Served::start(0, 5000, &[]);
+    let run = anonymous(&served.rpc_port.to_string());
+    assert_eq!(run.code, Some(5), "{}", run.json);
+    assert_eq!(run.json["status"], 5, "{}", run.json);
+}
