@@ -522,6 +522,24 @@ fn pyspnego_client_verifies_our_server_with_ntlm_and_spnego() {
         assert_eq!(run.code, Some(5), "{protocol}: {}", run.json);
         assert_eq!(run.json["status"], 5, "{protocol}: {}", run.json);
     }
+    // A user principal name, sent as the NTLM user with an empty domain: the account is
+    // WDS\alice (it was refused before Accounts::lookup learnt UPNs).
+    for upn in ["alice@WDS", "alice@wds.example"] {
+        for protocol in ["ntlm", "negotiate"] {
+            let args = [
+                "--port",
+                &port,
+                "--user",
+                upn,
+                "--password",
+                PASSWORD,
+                "--protocol",
+                protocol,
+            ];
+            let run = run_py("spnego_client.py", &args);
+            check_reply(&run, &served, 3);
+        }
+    }
     // SPNEGO as Windows clients without a Kerberos ticket start it: Kerberos and NEGOEX
     // listed before NTLM, with (and without) an optimistic token for the first mech. The
     // server must pick NTLM by supportedMech; NTLM then takes two alter_context legs and
