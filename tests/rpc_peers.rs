@@ -278,7 +278,9 @@ impl PyServer {
     fn start(served: Option<&Served>, extra: &[&str]) -> PyServer {
         let dir = tempfile::tempdir().unwrap();
         let users = dir.path().join("users");
-        std::fs::write(&users, format!("WDS:alice:{PASSWORD}\n")).unwrap();
+        // pyspnego matches names as sent: a UPN login needs its own line.
+        let lines = format!("WDS:alice:{PASSWORD}\n:alice@WDS:{PASSWORD}\n");
+        std::fs::write(&users, lines).unwrap();
         let log = dir.path().join("rpc_server.log");
         let relay = served.map(Served::msi);
         let mut args = vec![
@@ -358,6 +360,10 @@ impl Got {
 
 /// `wdsmc get --user` against the RPC listener on `rpc_port`, into a fresh folder.
 fn get(rpc_port: u16, password: &str, extra: &[&str]) -> Got {
+    get_as(USER, rpc_port, password, extra)
+}
+
+fn get_as(user: &str, rpc_port: u16, password: &str, extra: &[&str]) -> Got {
     let out = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
     let stderr_path = logs.path().join("stderr");
@@ -376,7 +382,7 @@ fn get(rpc_port: u16, password: &str, extra: &[&str]) -> Got {
         "--interface",
         "127.0.0.1",
         "--user",
-        USER,
+        user,
         "--rpc-port",
         &rpc,
         "--progress",
@@ -616,6 +622,13 @@ fn our_client_downloads_through_the_pyspnego_server() {
     assert_downloaded(&got, &served, &peer);
     let log = peer.log_text();
     assert!(log.contains("logged in as WDS\\alice"), "{log}");
+    // A user principal name, at pyspnego's acceptor and at ours.
+    for port in [peer.port, served.rpc_port] {
+        for auth in ["negotiate", "ntlm"] {
+            let got = get_as("alice@WDS", port, PASSWORD, &["--auth", auth]);
+            assert_downloaded(&got, &served, &peer);
+        }
+    }
 }
 
 #[test]
