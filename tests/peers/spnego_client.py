@@ -243,6 +243,9 @@ def call(sock, sealer, args, ack, call_id, report, tamper):
         pdu = read_pdu(sock)
         if pdu.ptype == dcerpc.FAULT:
             status = dcerpc.parse_fault(pdu.body)
+            if pdu.call_id != call_id:
+                raise dcerpc.RpcError("fault 0x%08x for call %d, call %d is outstanding"
+                                      % (status, pdu.call_id, call_id))
             raise Refused("fault 0x%08x on call %d" % (status, call_id), status=status)
         if pdu.ptype != dcerpc.RESPONSE:
             raise dcerpc.RpcError("%s in answer to the request" % pdu.name)
