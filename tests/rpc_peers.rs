@@ -39,6 +39,13 @@ fn python() -> String {
     std::env::var("WDSMC_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
+/// The interpreter, leaving no `__pycache__` in the source tree.
+fn python_command() -> Command {
+    let mut command = Command::new(python());
+    command.env("PYTHONDONTWRITEBYTECODE", "1");
+    command
+}
+
 /// Whether the peers can run here; prints the reason when not.
 fn peers_available() -> bool {
     let py = python();
@@ -199,7 +206,7 @@ struct PyRun {
 fn run_py(script: &str, args: &[&str]) -> PyRun {
     let dir = tempfile::tempdir().unwrap();
     let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
-    let mut child = Command::new(python())
+    let mut child = python_command()
         .arg(Path::new(PEERS).join(script))
         .args(args)
         .stdin(Stdio::null())
@@ -292,7 +299,7 @@ impl PyServer {
             args.extend(["--relay".into(), relay]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut child = Command::new(python())
+        let mut child = python_command()
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
