@@ -149,18 +149,40 @@ impl Accounts {
 
 impl AccountStore for Accounts {
     fn lookup(&self, domain: &str, user: &str) -> Option<Account> {
+        // A user principal name: clients (`wdsmc get --user alice@corp.example` among them,
+        // Windows and pyspnego too) send `NAME@SUFFIX` as the user with an empty domain
+        // (MS-NLMP 2.2.1.3). Accounts are listed as DOMAIN\NAME, so the suffix stands for
+        // the domain: the domain itself or a DNS name whose first label it is (CORP for
+        // corp.example, the NetBIOS name a domain gets by default).
+        if domain.is_empty()
+            && let Some((name, suffix)) = user.rsplit_once('@')
+            && !name.is_empty()
+            && !suffix.is_empty()
+        {
+            let label = suffix.split('.').next().unwrap_or(suffix);
+            let upn = self.accounts.iter().find(|a| {
+                !a.domain.is_empty()
+                    && (same(&a.domain, suffix) || same(&a.domain, label))
+                    && same(&a.user, name)
+            });
+            if let Some(account) = upn.or_else(|| self.domain_less(name)) {
+                return Some(account.clone());
+            }
+        }
         // An entry for the named domain wins over a domain-less one.
         let named = self
             .accounts
             .iter()
             .find(|a| !a.domain.is_empty() && same(&a.domain, domain) && same(&a.user, user));
-        named
-            .or_else(|| {
-                self.accounts
-                    .iter()
-                    .find(|a| a.domain.is_empty() && same(&a.user, user))
-            })
-            .cloned()
+        named.or_else(|| self.domain_less(user)).cloned()
+    }
+}
+
+impl Accounts {
+    fn domain_less(&self, user: &str) -> Option<&Account> {
+        self.accounts
+            .iter()
+            .find(|a| a.domain.is_empty() && same(&a.user, user))
     }
 }
 
@@ -189,6 +211,27 @@ mod tests {
             a.lookup("ANY", "Bob").unwrap().nt_hash(),
             &*nt_hash(" pw with space")
         );
+    }
+
+    #[test]
+    fn user_principal_names_find_their_domain_account() {
+        let a = Accounts::parse("WDS\\alice:Passw0rd!\nCORP\\alice:other\nbob:pw\n").unwrap();
+        // NTLM sends a UPN as the user name with an empty domain.
+        for (upn, password) in [
+            ("alice@WDS", "Passw0rd!"),
+            ("ALICE@wds", "Passw0rd!"),
+            ("alice@corp.example", "other"),
+            ("alice@Corp", "other"),
+        ] {
+            let account = a.lookup("", upn).unwrap_or_else(|| panic!("{upn}"));
+            assert_eq!(account.nt_hash(), &*nt_hash(password), "{upn}");
+        }
+        assert_eq!(a.lookup("", "bob@anywhere.example").unwrap().user, "bob");
+        assert!(a.lookup("", "alice@other.example").is_none());
+        assert!(a.lookup("", "@WDS").is_none());
+        assert!(a.lookup("", "alice@").is_none());
+        // With a domain given, the user name is taken as it is.
+        assert!(a.lookup("WDS", "alice@WDS").is_none());
     }
 
     #[test]
