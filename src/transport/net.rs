@@ -128,9 +128,12 @@ pub(crate) fn choose_interface(
     };
     let owner = all.iter().find(|i| i.ip() == address);
     let name = owner.map(|i| i.name.clone());
-    let has_ipv6 = name
-        .as_ref()
-        .is_some_and(|n| all.iter().any(|i| &i.name == n && i.ip().is_ipv6()));
+    // IPv6 multicast needs a real IPv6 interface: loopback cannot carry it (Linux turns
+    // multicast routes via lo into reject routes), so ::1 alone does not count.
+    let has_ipv6 = name.as_ref().is_some_and(|n| {
+        all.iter()
+            .any(|i| &i.name == n && i.ip().is_ipv6() && !i.is_loopback())
+    });
     let index = owner.and_then(|i| i.index).unwrap_or(0);
     let mac = name
         .as_deref()
