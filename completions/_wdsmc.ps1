@@ -26,6 +26,7 @@ Register-ArgumentCompleter -Native -CommandName 'wdsmc' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download one or more objects from a WDS multicast namespace')
+            [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Download a WIM image and apply one of its images to a folder (DISM on Windows, wimapply elsewhere), like wdsmcast /Apply-Image')
             [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Ask the server to set up a session and print its description, without downloading')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve folders as multicast namespaces (reference server)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Serve a random file on loopback and download it with several clients at once')
@@ -55,12 +56,46 @@ Register-ArgumentCompleter -Native -CommandName 'wdsmc' -ScriptBlock {
             [CompletionResult]::new('--cache-size', '--cache-size', [CompletionResultType]::ParameterName, 'Received data held in memory before it is written [e.g. 32MiB, 512k, 1G]')
             [CompletionResult]::new('--endpoint-mapper', '--endpoint-mapper', [CompletionResultType]::ParameterName, 'Ask the endpoint mapper (TCP 135) for the RPC listener''s port')
             [CompletionResult]::new('--pre-os', '--pre-os', [CompletionResultType]::ParameterName, 'Running pre-OS (WinPE): ask the server for checksum-only packet security')
+            [CompletionResult]::new('--keep-partial', '--keep-partial', [CompletionResultType]::ParameterName, 'Keep the partial file when the download fails or is cancelled')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace an existing output file')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No start and summary lines, no progress')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No start and summary lines, no progress')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: notices and full statistics; twice: every packet on stderr')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: notices and full statistics; twice: every packet on stderr')
-            [CompletionResult]::new('--keep-partial', '--keep-partial', [CompletionResultType]::ParameterName, 'Keep the partial file when the download fails or is cancelled')
-            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace an existing output file')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'wdsmc;apply' {
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'WDS server, as HOST or HOST:PORT (the port of UDP initiation, 5041 by default)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Multicast namespace on the server')
+            [CompletionResult]::new('--interface', '--interface', [CompletionResultType]::ParameterName, 'Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0)')
+            [CompletionResult]::new('--start-timeout', '--start-timeout', [CompletionResultType]::ParameterName, 'Limit for session start: initiation, join and first data each [e.g. 30s, 2m]')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Log in as this user ([DOMAIN\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the password from the first line of FILE')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)')
+            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Security provider of the RPC login [default: negotiate]')
+            [CompletionResult]::new('--rpc-port', '--rpc-port', [CompletionResultType]::ParameterName, 'TCP port of the WDS RPC listener')
+            [CompletionResult]::new('--initiation', '--initiation', [CompletionResultType]::ParameterName, 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise')
+            [CompletionResult]::new('--object', '--object', [CompletionResultType]::ParameterName, 'The image (a WIM) to download')
+            [CompletionResult]::new('--content', '--content', [CompletionResultType]::ParameterName, 'The image (a WIM) to download')
+            [CompletionResult]::new('--index', '--index', [CompletionResultType]::ParameterName, 'Image index inside the WIM to apply')
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Folder to apply the image to (a mounted target volume, e.g. /mnt or W:\)')
+            [CompletionResult]::new('--image-cache', '--image-cache', [CompletionResultType]::ParameterName, 'Folder for the downloaded image while it is applied [default: inside --to]')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long without data from the server [e.g. 30s]')
+            [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'Progress display on stderr')
+            [CompletionResult]::new('--sha256', '--sha256', [CompletionResultType]::ParameterName, 'Expected SHA-256 of the object (64 hex digits); a mismatch deletes the file (exit 8)')
+            [CompletionResult]::new('--trace', '--trace', [CompletionResultType]::ParameterName, 'Write one line per packet sent or received to FILE')
+            [CompletionResult]::new('--cache-size', '--cache-size', [CompletionResultType]::ParameterName, 'Received data held in memory before it is written [e.g. 32MiB, 512k, 1G]')
+            [CompletionResult]::new('--endpoint-mapper', '--endpoint-mapper', [CompletionResultType]::ParameterName, 'Ask the endpoint mapper (TCP 135) for the RPC listener''s port')
+            [CompletionResult]::new('--pre-os', '--pre-os', [CompletionResultType]::ParameterName, 'Running pre-OS (WinPE): ask the server for checksum-only packet security')
+            [CompletionResult]::new('--keep-image', '--keep-image', [CompletionResultType]::ParameterName, 'Keep the downloaded image after applying it (and after a failure)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'No start and summary lines, no progress')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'No start and summary lines, no progress')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail: notices and full statistics; twice: every packet on stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail: notices and full statistics; twice: every packet on stderr')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
@@ -132,6 +167,7 @@ Register-ArgumentCompleter -Native -CommandName 'wdsmc' -ScriptBlock {
         }
         'wdsmc;help' {
             [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download one or more objects from a WDS multicast namespace')
+            [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Download a WIM image and apply one of its images to a folder (DISM on Windows, wimapply elsewhere), like wdsmcast /Apply-Image')
             [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Ask the server to set up a session and print its description, without downloading')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve folders as multicast namespaces (reference server)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Serve a random file on loopback and download it with several clients at once')
@@ -140,6 +176,9 @@ Register-ArgumentCompleter -Native -CommandName 'wdsmc' -ScriptBlock {
             break
         }
         'wdsmc;help;get' {
+            break
+        }
+        'wdsmc;help;apply' {
             break
         }
         'wdsmc;help;info' {

@@ -16,6 +16,9 @@ _wdsmc() {
             ",$1")
                 cmd="wdsmc"
                 ;;
+            wdsmc,apply)
+                cmd="wdsmc__subcmd__apply"
+                ;;
             wdsmc,demo)
                 cmd="wdsmc__subcmd__demo"
                 ;;
@@ -33,6 +36,9 @@ _wdsmc() {
                 ;;
             wdsmc,serve)
                 cmd="wdsmc__subcmd__serve"
+                ;;
+            wdsmc__subcmd__help,apply)
+                cmd="wdsmc__subcmd__help__subcmd__apply"
                 ;;
             wdsmc__subcmd__help,demo)
                 cmd="wdsmc__subcmd__help__subcmd__demo"
@@ -59,12 +65,106 @@ _wdsmc() {
 
     case "${cmd}" in
         wdsmc)
-            opts="-h -V --help --version get info serve demo generate help"
+            opts="-h -V --help --version get apply info serve demo generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wdsmc__subcmd__apply)
+            opts="-q -v -h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --content --object --index --to --image-cache --keep-image --timeout --progress --quiet --verbose --sha256 --trace --cache-size --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interface)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --start-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "negotiate ntlm kerberos anonymous" -- "${cur}"))
+                    return 0
+                    ;;
+                --rpc-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --initiation)
+                    COMPREPLY=($(compgen -W "auto rpc udp" -- "${cur}"))
+                    return 0
+                    ;;
+                --object)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --content)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --index)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --image-cache)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto bar plain json none" -- "${cur}"))
+                    return 0
+                    ;;
+                --sha256)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cache-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -113,7 +213,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__get)
-            opts="-o -q -v -h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --content --object --output --timeout --progress --quiet --verbose --keep-partial --force --sha256 --trace --cache-size --help --version"
+            opts="-o -q -v -h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --content --object --output --keep-partial --force --timeout --progress --quiet --verbose --sha256 --trace --cache-size --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -203,8 +303,22 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__help)
-            opts="get info serve demo generate help"
+            opts="get apply info serve demo generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wdsmc__subcmd__help__subcmd__apply)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

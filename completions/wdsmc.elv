@@ -23,6 +23,7 @@ set edit:completion:arg-completer[wdsmc] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand get 'Download one or more objects from a WDS multicast namespace'
+            cand apply 'Download a WIM image and apply one of its images to a folder (DISM on Windows, wimapply elsewhere), like wdsmcast /Apply-Image'
             cand info 'Ask the server to set up a session and print its description, without downloading'
             cand serve 'Serve folders as multicast namespaces (reference server)'
             cand demo 'Serve a random file on loopback and download it with several clients at once'
@@ -51,12 +52,45 @@ set edit:completion:arg-completer[wdsmc] = {|@words|
             cand --cache-size 'Received data held in memory before it is written [e.g. 32MiB, 512k, 1G]'
             cand --endpoint-mapper 'Ask the endpoint mapper (TCP 135) for the RPC listener''s port'
             cand --pre-os 'Running pre-OS (WinPE): ask the server for checksum-only packet security'
+            cand --keep-partial 'Keep the partial file when the download fails or is cancelled'
+            cand --force 'Replace an existing output file'
             cand -q 'No start and summary lines, no progress'
             cand --quiet 'No start and summary lines, no progress'
             cand -v 'More detail: notices and full statistics; twice: every packet on stderr'
             cand --verbose 'More detail: notices and full statistics; twice: every packet on stderr'
-            cand --keep-partial 'Keep the partial file when the download fails or is cancelled'
-            cand --force 'Replace an existing output file'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'wdsmc;apply'= {
+            cand --server 'WDS server, as HOST or HOST:PORT (the port of UDP initiation, 5041 by default)'
+            cand --namespace 'Multicast namespace on the server'
+            cand --interface 'Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0)'
+            cand --start-timeout 'Limit for session start: initiation, join and first data each [e.g. 30s, 2m]'
+            cand --user 'Log in as this user ([DOMAIN\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal'
+            cand --password-file 'Read the password from the first line of FILE'
+            cand --password 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)'
+            cand --auth 'Security provider of the RPC login [default: negotiate]'
+            cand --rpc-port 'TCP port of the WDS RPC listener'
+            cand --initiation 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise'
+            cand --object 'The image (a WIM) to download'
+            cand --content 'The image (a WIM) to download'
+            cand --index 'Image index inside the WIM to apply'
+            cand --to 'Folder to apply the image to (a mounted target volume, e.g. /mnt or W:\)'
+            cand --image-cache 'Folder for the downloaded image while it is applied [default: inside --to]'
+            cand --timeout 'Give up after this long without data from the server [e.g. 30s]'
+            cand --progress 'Progress display on stderr'
+            cand --sha256 'Expected SHA-256 of the object (64 hex digits); a mismatch deletes the file (exit 8)'
+            cand --trace 'Write one line per packet sent or received to FILE'
+            cand --cache-size 'Received data held in memory before it is written [e.g. 32MiB, 512k, 1G]'
+            cand --endpoint-mapper 'Ask the endpoint mapper (TCP 135) for the RPC listener''s port'
+            cand --pre-os 'Running pre-OS (WinPE): ask the server for checksum-only packet security'
+            cand --keep-image 'Keep the downloaded image after applying it (and after a failure)'
+            cand -q 'No start and summary lines, no progress'
+            cand --quiet 'No start and summary lines, no progress'
+            cand -v 'More detail: notices and full statistics; twice: every packet on stderr'
+            cand --verbose 'More detail: notices and full statistics; twice: every packet on stderr'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -123,6 +157,7 @@ set edit:completion:arg-completer[wdsmc] = {|@words|
         }
         &'wdsmc;help'= {
             cand get 'Download one or more objects from a WDS multicast namespace'
+            cand apply 'Download a WIM image and apply one of its images to a folder (DISM on Windows, wimapply elsewhere), like wdsmcast /Apply-Image'
             cand info 'Ask the server to set up a session and print its description, without downloading'
             cand serve 'Serve folders as multicast namespaces (reference server)'
             cand demo 'Serve a random file on loopback and download it with several clients at once'
@@ -130,6 +165,8 @@ set edit:completion:arg-completer[wdsmc] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'wdsmc;help;get'= {
+        }
+        &'wdsmc;help;apply'= {
         }
         &'wdsmc;help;info'= {
         }

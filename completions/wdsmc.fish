@@ -27,6 +27,7 @@ end
 complete -c wdsmc -n "__fish_wdsmc_needs_command" -s h -l help -d 'Print help'
 complete -c wdsmc -n "__fish_wdsmc_needs_command" -s V -l version -d 'Print version'
 complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "get" -d 'Download one or more objects from a WDS multicast namespace'
+complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "apply" -d 'Download a WIM image and apply one of its images to a folder (DISM on Windows, wimapply elsewhere), like wdsmcast /Apply-Image'
 complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "info" -d 'Ask the server to set up a session and print its description, without downloading'
 complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "serve" -d 'Serve folders as multicast namespaces (reference server)'
 complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "demo" -d 'Serve a random file on loopback and download it with several clients at once'
@@ -60,12 +61,47 @@ complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l trace -d 'Write one 
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l cache-size -d 'Received data held in memory before it is written [e.g. 32MiB, 512k, 1G]' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l endpoint-mapper -d 'Ask the endpoint mapper (TCP 135) for the RPC listener\'s port'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l pre-os -d 'Running pre-OS (WinPE): ask the server for checksum-only packet security'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s q -l quiet -d 'No start and summary lines, no progress'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s v -l verbose -d 'More detail: notices and full statistics; twice: every packet on stderr'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l keep-partial -d 'Keep the partial file when the download fails or is cancelled'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l force -d 'Replace an existing output file'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s q -l quiet -d 'No start and summary lines, no progress'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s v -l verbose -d 'More detail: notices and full statistics; twice: every packet on stderr'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -s V -l version -d 'Print version'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l server -d 'WDS server, as HOST or HOST:PORT (the port of UDP initiation, 5041 by default)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l namespace -d 'Multicast namespace on the server' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l interface -d 'Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l start-timeout -d 'Limit for session start: initiation, join and first data each [e.g. 30s, 2m]' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l user -d 'Log in as this user ([DOMAIN\\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l password-file -d 'Read the password from the first line of FILE' -r -F
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l password -d 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO; picks NTLM (Kerberos comes later)'
+ntlm\t'NTLMv2'
+kerberos\t'Kerberos (not supported yet)'
+anonymous\t'Anonymous NTLM (no user, no password)'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l rpc-port -d 'TCP port of the WDS RPC listener' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l initiation -d 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise' -r -f -a "auto\t''
+rpc\t'Authenticated, over RPC (TCP 5040 or the endpoint mapper\'s answer)'
+udp\t'Unauthenticated, over UDP 5041'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l object -l content -d 'The image (a WIM) to download' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l index -d 'Image index inside the WIM to apply' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l to -d 'Folder to apply the image to (a mounted target volume, e.g. /mnt or W:\\)' -r -F
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l image-cache -d 'Folder for the downloaded image while it is applied [default: inside --to]' -r -F
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l timeout -d 'Give up after this long without data from the server [e.g. 30s]' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l progress -d 'Progress display on stderr' -r -f -a "auto\t'A progress bar when stderr is a terminal, nothing otherwise'
+bar\t'A progress bar; plain lines when stderr is not a terminal'
+plain\t'One plain line about every 2 seconds'
+json\t'JSON lines (schema wdsmc.progress/1)'
+none\t'No progress output'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l sha256 -d 'Expected SHA-256 of the object (64 hex digits); a mismatch deletes the file (exit 8)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l trace -d 'Write one line per packet sent or received to FILE' -r -F
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l cache-size -d 'Received data held in memory before it is written [e.g. 32MiB, 512k, 1G]' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l endpoint-mapper -d 'Ask the endpoint mapper (TCP 135) for the RPC listener\'s port'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l pre-os -d 'Running pre-OS (WinPE): ask the server for checksum-only packet security'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l keep-image -d 'Keep the downloaded image after applying it (and after a failure)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -s q -l quiet -d 'No start and summary lines, no progress'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -s v -l verbose -d 'More detail: notices and full statistics; twice: every packet on stderr'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -s V -l version -d 'Print version'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l server -d 'WDS server, as HOST or HOST:PORT (the port of UDP initiation, 5041 by default)' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l namespace -d 'Multicast namespace on the server' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l interface -d 'Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0)' -r
@@ -120,9 +156,10 @@ complete -c wdsmc -n "__fish_wdsmc_using_subcommand demo" -s h -l help -d 'Print
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand demo" -s V -l version -d 'Print version'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get info serve demo generate help" -f -a "get" -d 'Download one or more objects from a WDS multicast namespace'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get info serve demo generate help" -f -a "info" -d 'Ask the server to set up a session and print its description, without downloading'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get info serve demo generate help" -f -a "serve" -d 'Serve folders as multicast namespaces (reference server)'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get info serve demo generate help" -f -a "demo" -d 'Serve a random file on loopback and download it with several clients at once'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get info serve demo generate help" -f -a "generate" -d 'Write the shell completions or man pages (for packaging; they are committed)'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get info serve demo generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info serve demo generate help" -f -a "get" -d 'Download one or more objects from a WDS multicast namespace'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info serve demo generate help" -f -a "apply" -d 'Download a WIM image and apply one of its images to a folder (DISM on Windows, wimapply elsewhere), like wdsmcast /Apply-Image'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info serve demo generate help" -f -a "info" -d 'Ask the server to set up a session and print its description, without downloading'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info serve demo generate help" -f -a "serve" -d 'Serve folders as multicast namespaces (reference server)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info serve demo generate help" -f -a "demo" -d 'Serve a random file on loopback and download it with several clients at once'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info serve demo generate help" -f -a "generate" -d 'Write the shell completions or man pages (for packaging; they are committed)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info serve demo generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

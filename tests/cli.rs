@@ -135,7 +135,9 @@ fn help_lists_exit_codes() {
         assert_eq!(output.status.code(), Some(0), "{args:?}");
         let help = String::from_utf8_lossy(&output.stdout);
         assert!(help.contains("Exit codes:"), "{args:?}: {help}");
-        for code in ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "130"] {
+        for code in [
+            "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "130",
+        ] {
             assert!(
                 help.lines()
                     .any(|l| l.trim_start().starts_with(&format!("{code} "))),

@@ -789,3 +789,103 @@ fn a_cache_smaller_than_one_block_is_refused_at_once_with_the_size_that_works() 
         assert_nothing_downloaded(dir.path());
     }
 }
+
+/// `wdsmc apply`: the WIM is downloaded whole, applied with wimapply and removed; a bad index
+/// exits 10 with the image removed; without wimapply it stops at once naming the package.
+#[test]
+fn apply_downloads_a_wim_and_applies_one_image() {
+    let found = Command::new("sh")
+        .args(["-c", "command -v wimcapture && command -v wimapply"])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!("SKIP: wimlib's wimcapture/wimapply are missing (Debian: apt install wimtools)");
+        return;
+    }
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tree.path().join("Windows")).unwrap();
+    std::fs::write(
+        tree.path().join("Windows/notepad.exe"),
+        common::content(70_000, 17),
+    )
+    .unwrap();
+    std::fs::write(tree.path().join("readme.txt"), b"applied by wdsmc\n").unwrap();
+    let wim_dir = tempfile::tempdir().unwrap();
+    let wim = wim_dir.path().join("install.wim");
+    let captured = Command::new("wimcapture")
+        .args([tree.path(), &wim])
+        .arg("Test Image")
+        .output()
+        .unwrap();
+    assert!(captured.status.success(), "{captured:?}");
+    let data = std::fs::read(&wim).unwrap();
+    let served = Served::start(17, &[("install.wim", &data)], &[]);
+    let server = served.server();
+    let apply = |to: &Path, index: &str, path: Option<&str>| {
+        let mut command = Command::new(BIN);
+        command
+            .args([
+                "apply",
+                "--server",
+                &server,
+                "--namespace",
+                "test",
+                "--object",
+                "install.wim",
+                "--interface",
+                "127.0.0.1",
+                "--index",
+                index,
+                "--to",
+                to.to_str().unwrap(),
+                "--progress",
+                "none",
+                "--start-timeout",
+                "10s",
+            ])
+            .stdin(Stdio::null());
+        if let Some(path) = path {
+            command.env("PATH", path);
+        }
+        command.output().unwrap()
+    };
+    let target = tempfile::tempdir().unwrap();
+    let done = apply(target.path(), "1", None);
+    let stderr = String::from_utf8_lossy(&done.stderr).into_owned();
+    assert_eq!(done.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read(target.path().join("readme.txt")).unwrap(),
+        b"applied by wdsmc\n"
+    );
+    assert!(
+        std::fs::read(target.path().join("Windows/notepad.exe")).unwrap()
+            == common::content(70_000, 17)
+    );
+    let leftovers: Vec<String> = std::fs::read_dir(target.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("wdsmc"))
+        .collect();
+    assert!(leftovers.is_empty(), "image left behind: {leftovers:?}");
+
+    let other = tempfile::tempdir().unwrap();
+    let done = apply(other.path(), "9", None);
+    assert_eq!(
+        done.status.code(),
+        Some(10),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(other.path()).unwrap().count(),
+        0,
+        "image left behind"
+    );
+
+    let empty_path = tempfile::tempdir().unwrap();
+    let done = apply(other.path(), "1", empty_path.path().to_str());
+    let stderr = String::from_utf8_lossy(&done.stderr).into_owned();
+    assert_eq!(done.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("wimtools"), "{stderr}");
+}

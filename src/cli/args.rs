@@ -28,6 +28,10 @@ pub enum Commands {
     /// Download one or more objects from a WDS multicast namespace.
     #[command(after_help = exit::exit_code_help())]
     Get(GetArgs),
+    /// Download a WIM image and apply one of its images to a folder (DISM on Windows,
+    /// wimapply elsewhere), like wdsmcast /Apply-Image.
+    #[command(after_help = exit::exit_code_help())]
+    Apply(ApplyArgs),
     /// Ask the server to set up a session and print its description, without downloading.
     #[command(after_help = exit::exit_code_help())]
     Info(InfoArgs),
@@ -140,6 +144,19 @@ pub struct GetArgs {
     /// object's file name in the current folder.
     #[arg(short, long, value_name = "PATH|-")]
     pub output: Option<PathBuf>,
+    /// Keep the partial file when the download fails or is cancelled.
+    #[arg(long)]
+    pub keep_partial: bool,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+}
+
+/// How a transfer runs and reports, shared by `get` and `apply`.
+#[derive(Debug, Clone, Args)]
+pub struct TransferArgs {
     /// Give up after this long without data from the server [e.g. 30s].
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
     pub timeout: Option<Duration>,
@@ -152,12 +169,6 @@ pub struct GetArgs {
     /// More detail: notices and full statistics; twice: every packet on stderr.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Keep the partial file when the download fails or is cancelled.
-    #[arg(long)]
-    pub keep_partial: bool,
-    /// Replace an existing output file.
-    #[arg(long)]
-    pub force: bool,
     /// Expected SHA-256 of the object (64 hex digits); a mismatch deletes the file (exit 8).
     #[arg(long, value_name = "HEX", value_parser = parse_sha256)]
     pub sha256: Option<[u8; 32]>,
@@ -167,6 +178,29 @@ pub struct GetArgs {
     /// Received data held in memory before it is written [e.g. 32MiB, 512k, 1G].
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size, default_value = "32MiB")]
     pub cache_size: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The image (a WIM) to download.
+    #[arg(long, visible_alias = "content", value_name = "NAME")]
+    pub object: String,
+    /// Image index inside the WIM to apply.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub index: u32,
+    /// Folder to apply the image to (a mounted target volume, e.g. /mnt or W:\).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Folder for the downloaded image while it is applied [default: inside --to].
+    #[arg(long, value_name = "DIR")]
+    pub image_cache: Option<PathBuf>,
+    /// Keep the downloaded image after applying it (and after a failure).
+    #[arg(long)]
+    pub keep_image: bool,
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -32,6 +32,8 @@ pub enum ExitCode {
     Integrity = 8,
     /// The server rejected the credentials, or denied the user the object.
     Auth = 9,
+    /// `apply`: DISM or wimapply could not apply the downloaded image.
+    Apply = 10,
     /// Interrupted (Ctrl-C, SIGTERM, SIGHUP, console close).
     Cancelled = 130,
 }
@@ -71,6 +73,10 @@ pub const EXIT_CODE_TABLE: &[(ExitCode, &str)] = &[
     (
         ExitCode::Auth,
         "authentication failed (credentials rejected, or access to the object denied)",
+    ),
+    (
+        ExitCode::Apply,
+        "apply: DISM or wimapply failed to apply the downloaded image",
     ),
     (
         ExitCode::Cancelled,

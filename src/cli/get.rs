@@ -9,63 +9,72 @@ use std::sync::Arc;
 use wdsmc::download::{Destination, DownloadError, DownloadOptions, Output, default_file_name};
 use wdsmc::transport::{Request, Timeouts};
 
-use super::args::GetArgs;
+use super::args::{GetArgs, SourceArgs, TransferArgs};
 use super::exit::{self, ExitCode, Failure};
 use super::jobs::{self, Job, Plan};
 use super::login;
 use super::progress::Reporter;
 
 pub fn run(args: GetArgs) -> Result<(), Failure> {
-    let mut plan = plan(&args);
-    let mut probe = plan.request.clone();
-    probe.object = args.object.first().cloned().unwrap_or_default();
-    probe.validate().map_err(|e| {
-        Failure::msg(
-            ExitCode::for_transport_error(&e),
-            exit::transport_message(&e, false),
-        )
-    })?;
+    let first = args.object.first().cloned().unwrap_or_default();
+    let mut plan = plan(&args.source, &args.transfer, &first)?;
     // Outputs next: a target that cannot be written is refused before a password is asked.
     let jobs = plan_jobs(&args)?;
-    plan.request.initiation = login::initiation(&args.source.auth, &mut |warning| {
-        eprintln!("wdsmc: warning: {warning}")
-    })?;
+    log_in(&mut plan, &args.source)?;
     let labels: Vec<String> = jobs.iter().map(|j| j.label.clone()).collect();
-    let reporter = Arc::new(Reporter::new(
-        args.progress,
-        args.quiet,
-        args.verbose,
-        &labels,
-    ));
-    match jobs::run(jobs, plan, reporter) {
+    match jobs::run(jobs, plan, reporter(&args.transfer, &labels)) {
         ExitCode::Success => Ok(()),
         code => Err(Failure::reported(code)),
     }
 }
 
-/// The request every job starts from.
-fn plan(args: &GetArgs) -> Plan {
+/// The request every job starts from, checked as far as it can be without the network
+/// (`object` stands for the jobs' objects).
+pub(super) fn plan(
+    source: &SourceArgs,
+    transfer: &TransferArgs,
+    object: &str,
+) -> Result<Plan, Failure> {
     let mut timeouts = Timeouts::default();
-    if let Some(limit) = args.source.start_timeout {
+    if let Some(limit) = source.start_timeout {
         timeouts.initiation = limit;
         timeouts.join = limit;
         timeouts.first_data = limit;
     }
-    if let Some(limit) = args.timeout {
+    if let Some(limit) = transfer.timeout {
         timeouts.inactivity = limit;
     }
-    let mut request = Request::new(
-        args.source.server.clone(),
-        args.source.namespace.clone(),
-        String::new(),
-    );
-    request.cache_size = args.cache_size.max(1);
-    request.interface = args.source.interface.clone();
+    let mut request = Request::new(source.server.clone(), source.namespace.clone(), object);
+    request.cache_size = transfer.cache_size.max(1);
+    request.interface = source.interface.clone();
     request.timeouts = timeouts;
-    Plan {
+    request.validate().map_err(|e| {
+        Failure::msg(
+            ExitCode::for_transport_error(&e),
+            exit::transport_message(&e, false),
+        )
+    })?;
+    Ok(Plan {
         request,
-        trace: args.trace.clone(),
-    }
+        trace: transfer.trace.clone(),
+    })
+}
+
+/// Sets how the plan's sessions initiate (asking for a password if it must).
+pub(super) fn log_in(plan: &mut Plan, source: &SourceArgs) -> Result<(), Failure> {
+    plan.request.initiation = login::initiation(&source.auth, &mut |warning| {
+        eprintln!("wdsmc: warning: {warning}")
+    })?;
+    Ok(())
+}
+
+pub(super) fn reporter(transfer: &TransferArgs, labels: &[String]) -> Arc<Reporter> {
+    Arc::new(Reporter::new(
+        transfer.progress,
+        transfer.quiet,
+        transfer.verbose,
+        labels,
+    ))
 }
 
 /// Decides every output and creates its partial file, refusing what cannot work, all before
@@ -75,7 +84,7 @@ fn plan_jobs(args: &GetArgs) -> Result<Vec<Job>, Failure> {
     let options = DownloadOptions {
         replace_existing: args.force,
         keep_partial: args.keep_partial,
-        sha256: args.sha256,
+        sha256: args.transfer.sha256,
     };
     let job = |object: &String, destination| {
         let output = Output::create(destination, object, options.clone()).map_err(refusal)?;
@@ -141,7 +150,7 @@ fn plan_jobs(args: &GetArgs) -> Result<Vec<Job>, Failure> {
     Ok(jobs)
 }
 
-fn refusal(error: DownloadError) -> Failure {
+pub(super) fn refusal(error: DownloadError) -> Failure {
     Failure::msg(
         ExitCode::for_download_error(&error),
         exit::download_message(&error, false),

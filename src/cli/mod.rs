@@ -3,6 +3,7 @@
 //! the exit-code table. `src/main.rs` only parses, calls [`run`] and exits with the status it
 //! returns.
 
+mod apply;
 mod args;
 mod demo;
 mod exit;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     signals::install()?;
     match cli.command {
         Commands::Get(args) => get::run(args),
+        Commands::Apply(args) => apply::run(args),
         Commands::Info(args) => info::run(args),
         Commands::Serve(args) => serve::run(args),
         Commands::Demo(args) => demo::run(args),
