@@ -333,9 +333,15 @@ fn sigint_cancels_and_the_server_sees_leave_cancelled() {
         "--start-timeout",
         "10s",
     ];
-    let (child, stdout, stderr) = spawn_get(dir.path(), &args);
+    interrupt_once_flowing(&served, dir.path(), &args);
+}
+
+/// Starts `wdsmc get ARGS`, sends SIGINT once data flows, and checks the cancel: exit 130,
+/// nothing left in `dir`, and LEAVE CANCELLED in the server's log.
+fn interrupt_once_flowing(served: &Served, dir: &Path, args: &[&str]) {
+    let (child, stdout, stderr) = spawn_get(dir, args);
     // Wait until data flows (the start line is printed on SessionStart), then a bit more.
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !std::fs::read_to_string(&stderr)
         .unwrap_or_default()
         .contains("group ")
@@ -354,7 +360,7 @@ fn sigint_cancels_and_the_server_sees_leave_cancelled() {
     let done = wait_with_deadline(child, stdout, stderr, Duration::from_secs(10));
     assert_eq!(done.status.code(), Some(130), "stderr:\n{}", done.stderr);
     assert!(!done.stderr.contains("complete,"), "{}", done.stderr);
-    assert_nothing_downloaded(dir.path());
+    assert_nothing_downloaded(dir);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let log = served.log_text();
@@ -717,41 +723,7 @@ fn sigint_during_an_authenticated_download_sends_leave_cancelled() {
         "--start-timeout",
         "20s",
     ];
-    let (child, stdout, stderr) = spawn_get(dir.path(), &args);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&stderr)
-        .unwrap_or_default()
-        .contains("group ")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no start line:\n{}",
-            std::fs::read_to_string(&stderr).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: sending a signal to our own child process by its id.
-    assert_eq!(
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
-        0
-    );
-    let done = wait_with_deadline(child, stdout, stderr, Duration::from_secs(10));
-    assert_eq!(done.status.code(), Some(130), "stderr:\n{}", done.stderr);
-    assert_nothing_downloaded(dir.path());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !served
-        .log_text()
-        .lines()
-        .any(|l| l.contains("LEAVE CANCELLED"))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no LEAVE CANCELLED:\n{}",
-            served.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    interrupt_once_flowing(&served, dir.path(), &args);
 }
 
 #[test]

@@ -127,6 +127,20 @@ fn render(
     let namespace = request.namespace.clone();
     let label = job.label.clone();
     let object = job.object.clone();
+    let trace_reporter = Arc::clone(&reporter);
+    let trace_label = label.clone();
+    // One line per datagram or PDU, to the trace file and (with -vv) the terminal.
+    let traced = move |outgoing: bool, peer: std::net::SocketAddr, what: &dyn std::fmt::Display| {
+        let direction = if outgoing { "send" } else { "recv" };
+        if let Some(trace) = &trace {
+            let timestamp = humantime::format_rfc3339_micros(SystemTime::now());
+            let mut file = trace.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = writeln!(file, "{timestamp} {trace_label} {direction} {peer} {what}");
+        }
+        if trace_reporter.verbose() >= 2 {
+            trace_reporter.note(&format!("wdsmc: {trace_label}: {direction} {peer} {what}"));
+        }
+    };
     move |event| match event {
         DownloadEvent::Transport(Event::SessionStart(info)) => {
             reporter.start(index, info, &server, &namespace, &object)
@@ -136,33 +150,12 @@ fn render(
             outgoing,
             peer,
             datagram,
-        }) => {
-            let direction = if outgoing { "send" } else { "recv" };
-            if let Some(trace) = &trace {
-                let timestamp = humantime::format_rfc3339_micros(SystemTime::now());
-                let mut file = trace.lock().unwrap_or_else(|p| p.into_inner());
-                let _ = writeln!(file, "{timestamp} {label} {direction} {peer} {datagram}");
-            }
-            if reporter.verbose() >= 2 {
-                reporter.note(&format!("wdsmc: {label}: {direction} {peer} {datagram}"));
-            }
-        }
+        }) => traced(outgoing, peer, &datagram),
         DownloadEvent::Transport(Event::RpcTrace {
             outgoing,
             peer,
             pdu,
-        }) => {
-            let direction = if outgoing { "send" } else { "recv" };
-            let summary = wdsmc::rpc::pdu::Summary(pdu);
-            if let Some(trace) = &trace {
-                let timestamp = humantime::format_rfc3339_micros(SystemTime::now());
-                let mut file = trace.lock().unwrap_or_else(|p| p.into_inner());
-                let _ = writeln!(file, "{timestamp} {label} {direction} {peer} {summary}");
-            }
-            if reporter.verbose() >= 2 {
-                reporter.note(&format!("wdsmc: {label}: {direction} {peer} {summary}"));
-            }
-        }
+        }) => traced(outgoing, peer, &wdsmc::rpc::pdu::Summary(pdu)),
         DownloadEvent::Transport(other) => reporter.transport_event(index, &other),
         DownloadEvent::Finished(outcome) => {
             let outcome = job_outcome(outcome, rpc);
