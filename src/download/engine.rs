@@ -417,7 +417,7 @@ impl<F: FnMut(DownloadEvent<'_>) + Send + 'static> Writer<F> {
             elapsed: started.map(|s| s.elapsed()).unwrap_or_default(),
             kept_partial,
         });
-        std::mem::forget(guard);
+        drop(guard);
         publish(&shared, &reporter, outcome);
         session.close();
     }
@@ -443,6 +443,9 @@ struct PublishOnPanic<F: FnMut(DownloadEvent<'_>)> {
 
 impl<F: FnMut(DownloadEvent<'_>)> Drop for PublishOnPanic<F> {
     fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
         let outcome = Arc::new(Outcome {
             result: Err(DownloadError::WriterStopped),
             stats: None,
