@@ -316,3 +316,37 @@ fn completions_and_man_pages_are_up_to_date() {
         "generated files are missing or out of date: {stale:?}; run `WDSMC_UPDATE_ASSETS=1 cargo test --test cli` and commit them"
     );
 }
+
+/// Error chains print each cause once: an OS error is part of its message, never repeated as
+/// a separate cause.
+#[test]
+fn errors_print_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = wdsmc(
+        &["serve", "--namespace", "a=/nonexistent/folder"],
+        dir.path(),
+    );
+    let stderr = stderr_of(&missing);
+    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
+    // A port in use: start one server, then a second on the same port.
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let busy = wdsmc(
+        &[
+            "serve",
+            "--namespace",
+            &format!("a={}", dir.path().display()),
+            "--msi-port",
+            &port,
+        ],
+        dir.path(),
+    );
+    let stderr = stderr_of(&busy);
+    assert_eq!(busy.status.code(), Some(4), "{stderr}");
+    assert_eq!(stderr.matches("in use").count(), 1, "{stderr}");
+}
