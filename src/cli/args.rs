@@ -238,7 +238,12 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "NAME", requires = "object")]
     pub namespace: Option<String>,
     /// Object of the session to try.
-    #[arg(long, visible_alias = "content", value_name = "NAME", requires = "namespace")]
+    #[arg(
+        long,
+        visible_alias = "content",
+        value_name = "NAME",
+        requires = "namespace"
+    )]
     pub object: Option<String>,
     /// Local interface for multicast, by address or name.
     #[arg(long, value_name = "ADDR|IFNAME", value_parser = parse_interface)]

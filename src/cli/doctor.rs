@@ -17,8 +17,7 @@ pub fn run(args: DoctorArgs) -> Result<(), Failure> {
     request.namespace = args.namespace.clone();
     request.object = args.object.clone();
     request.interface = args.interface.clone();
-    request.initiation =
-        login::initiation(&args.auth, &mut |w| eprintln!("wdsmc: warning: {w}"))?;
+    request.initiation = login::initiation(&args.auth, &mut |w| eprintln!("wdsmc: warning: {w}"))?;
     request.udp_wait = args.wait;
     request.connect_wait = args.wait;
     request.multicast_wait = args.multicast_wait;
@@ -113,9 +112,10 @@ fn hint(step: &Step, args: &DoctorArgs, rpc: bool) -> Option<String> {
         (StepId::Udp, Some(Finding::UdpNotNeeded), _) => {
             "fine for authenticated initiation; `get` without --user would fail here".into()
         }
-        (StepId::Udp, _, _) => {
-            "UDP 5041 is dropped by a firewall, or the server ignores unauthenticated initiation (stock WDS does): log in with --user".into()
-        }
+        (StepId::Udp, _, _) => format!(
+            "UDP to {} is dropped by a firewall, or the server ignores unauthenticated initiation (stock WDS does): log in with --user",
+            port("server")
+        ),
         (StepId::TcpRpc, Some(Finding::NotNeeded), _) if !rpc => {
             "not used without --user; a WDS server with RPC initiation listens here".into()
         }

@@ -57,7 +57,10 @@ pub fn run(args: TraceSummarizeArgs) -> Result<(), Failure> {
             continue;
         }
         let phase = |d: Option<Duration>| {
-            d.map_or_else(|| "-".to_string(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3))
+            d.map_or_else(
+                || "-".to_string(),
+                |d| format!("{:.1} ms", d.as_secs_f64() * 1e3),
+            )
         };
         println!("{}", s.label);
         println!(

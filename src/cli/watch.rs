@@ -129,9 +129,10 @@ pub fn run(args: WatchArgs) -> Result<(), Failure> {
 }
 
 fn render(r: &WatchReport, group: SocketAddr, local: std::net::IpAddr, label: &str) -> String {
-    let session = r
-        .session_id
-        .map_or_else(|| "no session yet".to_string(), |id| format!("session 0x{id:08X}"));
+    let session = r.session_id.map_or_else(
+        || "no session yet".to_string(),
+        |id| format!("session 0x{id:08X}"),
+    );
     let pps = (r.interval_counts.odata + r.interval_counts.rdata) as f64
         / r.interval.as_secs_f64().max(1e-9);
     let spm = r.spm_interval.map_or_else(
@@ -142,9 +143,7 @@ fn render(r: &WatchReport, group: SocketAddr, local: std::net::IpAddr, label: &s
         Some(c) => format!("{:.1} % ({} blocks)", c * 100.0, r.round_blocks),
         None => format!("{} blocks", r.round_blocks),
     };
-    let master = r
-        .master
-        .map_or_else(|| "-".to_string(), |m| m.to_string());
+    let master = r.master.map_or_else(|| "-".to_string(), |m| m.to_string());
     format!(
         "{label}: {session} on {group} via {local}, {:.0} s\n\
          data     {:>12}  ({pps:.0} packets/s)   repairs {} ({:.1} % of data packets)\n\
@@ -164,12 +163,7 @@ fn render(r: &WatchReport, group: SocketAddr, local: std::net::IpAddr, label: &s
     )
 }
 
-fn report_json(
-    event: &str,
-    r: &WatchReport,
-    group: SocketAddr,
-    label: &str,
-) -> serde_json::Value {
+fn report_json(event: &str, r: &WatchReport, group: SocketAddr, label: &str) -> serde_json::Value {
     let c = &r.interval_counts;
     let t = &r.totals;
     json!({

@@ -250,12 +250,14 @@ pub fn run(request: &DoctorRequest, report: &mut dyn FnMut(&Step)) -> Vec<Step> 
     let name = route.interface.clone().unwrap_or_else(|| "?".into());
     let mut detail = format!("{name} {}", route.address);
     match flags {
-        Some(f) => detail += &format!(
-            ", MTU {}, multicast {}{}",
-            f.mtu,
-            if f.multicast { "on" } else { "off" },
-            if f.up { "" } else { ", down" }
-        ),
+        Some(f) => {
+            detail += &format!(
+                ", MTU {}, multicast {}{}",
+                f.mtu,
+                if f.multicast { "on" } else { "off" },
+                if f.up { "" } else { ", down" }
+            )
+        }
         None => detail += ", MTU and flags unknown",
     }
     let mut step = Step::new(
@@ -337,7 +339,8 @@ fn udp_step(request: &DoctorRequest, server: SocketAddr, mac: &[u8], needed: boo
         ipv6_capable: None,
     })
     .encode();
-    let facts = |answer: &str| serde_json::json!({ "server": server.to_string(), "answer": answer });
+    let facts =
+        |answer: &str| serde_json::json!({ "server": server.to_string(), "answer": answer });
     let result = probe_udp(server, &packet, request.udp_wait);
     let elapsed = started.elapsed();
     match result {
@@ -429,10 +432,9 @@ fn probe_udp(server: SocketAddr, packet: &[u8], wait: Duration) -> Result<UdpAns
             next_send = now + Duration::from_secs(1);
         }
         let left = (started + wait).saturating_duration_since(now);
-        let _ = socket.set_read_timeout(Some(left.clamp(
-            Duration::from_millis(1),
-            Duration::from_millis(100),
-        )));
+        let _ = socket.set_read_timeout(Some(
+            left.clamp(Duration::from_millis(1), Duration::from_millis(100)),
+        ));
         match socket.recv(&mut buf) {
             Ok(len) => match MsiPacket::decode(&buf[..len]) {
                 Ok(MsiPacket::Reply(_)) => return Ok(UdpAnswer::Reply),
@@ -467,8 +469,7 @@ fn tcp_step(id: StepId, addr: SocketAddr, needed: bool, wait: Duration) -> Step 
         Err(e) => {
             let (finding, what) = if e.kind() == io::ErrorKind::ConnectionRefused {
                 (Finding::TcpRefused, "refused".to_string())
-            } else if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock
-            {
+            } else if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock {
                 (Finding::TcpSilent, format!("no answer in {}", secs(wait)))
             } else {
                 (Finding::TcpSilent, e.to_string())
@@ -762,7 +763,9 @@ fn session_steps(
             ),
             join_time,
         )
-        .facts(serde_json::json!({ "client_id": client_id, "join_ms": join_time.as_secs_f64() * 1e3 })),
+        .facts(
+            serde_json::json!({ "client_id": client_id, "join_ms": join_time.as_secs_f64() * 1e3 }),
+        ),
     );
 
     // Multicast data on the interface.

@@ -36,7 +36,12 @@ pub fn interface_flags(name: &str) -> Option<InterfaceFlags> {
     };
     // SAFETY: as above.
     let flags = unsafe {
-        if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS as _, &raw mut request) != 0 {
+        if libc::ioctl(
+            socket.as_raw_fd(),
+            libc::SIOCGIFFLAGS as _,
+            &raw mut request,
+        ) != 0
+        {
             return None;
         }
         i32::from(request.ifr_ifru.ifru_flags)

@@ -111,18 +111,16 @@ pub fn summarize(reader: impl BufRead) -> std::io::Result<TraceFile> {
             continue;
         };
         let order = objects.len();
-        let (_, s, t) = objects
-            .entry(parsed.label.to_string())
-            .or_insert_with(|| {
-                (
-                    order,
-                    TraceSummary {
-                        label: parsed.label.to_string(),
-                        ..TraceSummary::default()
-                    },
-                    Times::default(),
-                )
-            });
+        let (_, s, t) = objects.entry(parsed.label.to_string()).or_insert_with(|| {
+            (
+                order,
+                TraceSummary {
+                    label: parsed.label.to_string(),
+                    ..TraceSummary::default()
+                },
+                Times::default(),
+            )
+        });
         s.lines += 1;
         s.first.get_or_insert(parsed.time);
         s.last = Some(parsed.time);
@@ -156,7 +154,8 @@ pub fn summarize(reader: impl BufRead) -> std::io::Result<TraceFile> {
             }
             (direction, "RPC") => {
                 s.rpc = true;
-                if parsed.summary.starts_with("RPC fault") || parsed.summary.starts_with("RPC bind_nak")
+                if parsed.summary.starts_with("RPC fault")
+                    || parsed.summary.starts_with("RPC bind_nak")
                 {
                     s.server_error = Some(parsed.summary.to_string());
                 }
@@ -177,15 +176,13 @@ pub fn summarize(reader: impl BufRead) -> std::io::Result<TraceFile> {
             (Direction::Recv, "ODATA" | "RDATA") => {
                 if kind == "ODATA" {
                     s.odata += 1;
-                    if let Some(seq) = field(parsed.summary, "seq=").and_then(|v| v.parse().ok())
-                    {
+                    if let Some(seq) = field(parsed.summary, "seq=").and_then(|v| v.parse().ok()) {
                         s.highest_seq = Some(s.highest_seq.map_or(seq, |h: u64| h.max(seq)));
                     }
                 } else {
                     s.rdata += 1;
                 }
-                if let Some(block) = field(parsed.summary, "block=").and_then(|v| v.parse().ok())
-                {
+                if let Some(block) = field(parsed.summary, "block=").and_then(|v| v.parse().ok()) {
                     t.blocks.insert(block);
                 }
                 t.first_data.get_or_insert(time);
@@ -343,7 +340,10 @@ not a trace line
         assert_eq!(s.join, Some(Duration::from_millis(5)));
         assert_eq!(s.first_data, Some(Duration::from_millis(75)));
         assert_eq!(s.transfer, Some(Duration::from_millis(500)));
-        assert_eq!((s.odata, s.rdata, s.ncf, s.nacks, s.nacked), (2, 1, 1, 1, 1));
+        assert_eq!(
+            (s.odata, s.rdata, s.ncf, s.nacks, s.nacked),
+            (2, 1, 1, 1, 1)
+        );
         assert_eq!(s.blocks, 3);
         assert_eq!(s.leave.as_deref(), Some("COMPLETE"));
         assert!((s.loss().unwrap() - 1.0 / 3.0).abs() < 1e-9);

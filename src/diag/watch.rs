@@ -388,7 +388,14 @@ mod tests {
             data: &app,
             fw_lead_seq_no: None,
         };
-        encode(session, if repair { Body::RData(d) } else { Body::OData(d) })
+        encode(
+            session,
+            if repair {
+                Body::RData(d)
+            } else {
+                Body::OData(d)
+            },
+        )
     }
 
     #[test]

@@ -121,7 +121,10 @@ pub struct Route {
 
 /// Chooses the interface as a session does: `interface` when given, else the one the
 /// system routes to `server` through (found without sending anything).
-pub fn route(interface: Option<&InterfaceSpec>, server: SocketAddr) -> Result<Route, TransportError> {
+pub fn route(
+    interface: Option<&InterfaceSpec>,
+    server: SocketAddr,
+) -> Result<Route, TransportError> {
     let chosen = net::choose_interface(interface, server)?;
     Ok(Route {
         interface: chosen.name,

@@ -208,7 +208,9 @@ pub struct ImageEnumReply {
 pub enum ImageEnumOutcome {
     List(ImageEnumReply),
     /// OpCode-ErrorCode was non-zero; the variables are not interpreted.
-    Failed { code: u32 },
+    Failed {
+        code: u32,
+    },
 }
 
 impl ImageEnumReply {
@@ -255,7 +257,10 @@ impl ImageEnumReply {
                 wstring(image.xml.as_deref().unwrap_or("")),
             ));
             vars.push(Variable::new(&name("PATH", "Path"), wstring(&image.path)));
-            vars.push(Variable::new(&name("GROUP", "Group"), wstring(&image.group)));
+            vars.push(Variable::new(
+                &name("GROUP", "Group"),
+                wstring(&image.group),
+            ));
             vars.push(Variable::new(
                 &name("INDEX", "Index"),
                 Value::ULong(image.index),
@@ -324,9 +329,8 @@ impl ImageEnumReply {
                 Field::ResPath => entry.resource_path = Some(text()?),
                 Field::Group => entry.group = text()?,
                 Field::Index => {
-                    entry.index = u32::try_from(number()?).map_err(|_| {
-                        invalid("WDSOSD IMG_ENUMERATE reply", "INDEX", 0, n)
-                    })?;
+                    entry.index = u32::try_from(number()?)
+                        .map_err(|_| invalid("WDSOSD IMG_ENUMERATE reply", "INDEX", 0, n))?;
                 }
                 Field::Namespace => entry.namespace = Some(text()?),
                 Field::NamespaceSize => entry.namespace_size = Some(number()?),
