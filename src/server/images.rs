@@ -81,7 +81,7 @@ pub fn wim_images(path: &Path) -> Option<Vec<(u32, String)>> {
     let flags = header[79];
     let offset = u64::from_le_bytes(header[80..88].try_into().ok()?);
     // Compressed (0x04) XML is not expected; skip it rather than decompress.
-    if size < 2 || size > MAX_WIM_XML || flags & 0x04 != 0 {
+    if !(2..=MAX_WIM_XML).contains(&size) || flags & 0x04 != 0 {
         return None;
     }
     file.seek(SeekFrom::Start(offset)).ok()?;
