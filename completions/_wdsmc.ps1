@@ -28,6 +28,10 @@ Register-ArgumentCompleter -Native -CommandName 'wdsmc' -ScriptBlock {
             [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download one or more objects from a WDS multicast namespace')
             [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Download a WIM image and apply one of its images to a folder (DISM on Windows, wimapply elsewhere), like wdsmcast /Apply-Image')
             [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Ask the server to set up a session and print its description, without downloading')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose why multicast does not start: check each step from the server''s name to multicast data on the interface, and name the first that fails')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Watch a session''s multicast without taking part in it (nothing is sent to the server)')
+            [CompletionResult]::new('images', 'images', [CompletionResultType]::ParameterValue, 'List the OS images the server offers (MS-WDSOSD image enumeration, authenticated RPC)')
+            [CompletionResult]::new('trace', 'trace', [CompletionResultType]::ParameterValue, 'Read back a --trace file')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve folders as multicast namespaces (reference server)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Serve a random file on loopback and download it with several clients at once')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the shell completions or man pages (for packaging; they are committed)')
@@ -124,6 +128,101 @@ Register-ArgumentCompleter -Native -CommandName 'wdsmc' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'wdsmc;doctor' {
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'WDS server, as HOST or HOST:PORT (the port of UDP initiation, 5041 by default)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Multicast namespace of the session to try (with --object; without them the checks stop after the ports)')
+            [CompletionResult]::new('--object', '--object', [CompletionResultType]::ParameterName, 'Object of the session to try')
+            [CompletionResult]::new('--content', '--content', [CompletionResultType]::ParameterName, 'Object of the session to try')
+            [CompletionResult]::new('--interface', '--interface', [CompletionResultType]::ParameterName, 'Local interface for multicast, by address or name')
+            [CompletionResult]::new('--multicast-wait', '--multicast-wait', [CompletionResultType]::ParameterName, 'How long multicast data may take to arrive after the JOINACK')
+            [CompletionResult]::new('--sample', '--sample', [CompletionResultType]::ParameterName, 'How long to receive data for the loss figure')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'How long to wait for an answer on UDP, for TCP connects, the login and the JOINACK')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Log in as this user ([DOMAIN\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the password from the first line of FILE')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)')
+            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Security provider of the RPC login [default: negotiate]')
+            [CompletionResult]::new('--rpc-port', '--rpc-port', [CompletionResultType]::ParameterName, 'TCP port of the WDS RPC listener')
+            [CompletionResult]::new('--initiation', '--initiation', [CompletionResultType]::ParameterName, 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON object per step on stdout')
+            [CompletionResult]::new('--endpoint-mapper', '--endpoint-mapper', [CompletionResultType]::ParameterName, 'Ask the endpoint mapper (TCP 135) for the RPC listener''s port')
+            [CompletionResult]::new('--pre-os', '--pre-os', [CompletionResultType]::ParameterName, 'Running pre-OS (WinPE): ask the server for checksum-only packet security')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'wdsmc;watch' {
+            [CompletionResult]::new('--group', '--group', [CompletionResultType]::ParameterName, 'Watch this group directly (ADDR:PORT); nothing at all is sent')
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'Find the group through initiation at this server (only the initiation request is sent; no JOIN)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Multicast namespace (with --server)')
+            [CompletionResult]::new('--object', '--object', [CompletionResultType]::ParameterName, 'Object (with --server)')
+            [CompletionResult]::new('--content', '--content', [CompletionResultType]::ParameterName, 'Object (with --server)')
+            [CompletionResult]::new('--interface', '--interface', [CompletionResultType]::ParameterName, 'Local interface to join the group on, by address or name')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Seconds between reports')
+            [CompletionResult]::new('--duration', '--duration', [CompletionResultType]::ParameterName, 'Stop after this long [default: until Ctrl-C]')
+            [CompletionResult]::new('--idle-exit', '--idle-exit', [CompletionResultType]::ParameterName, 'Stop once the session has been silent this long after data flowed')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Log in as this user ([DOMAIN\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the password from the first line of FILE')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)')
+            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Security provider of the RPC login [default: negotiate]')
+            [CompletionResult]::new('--rpc-port', '--rpc-port', [CompletionResultType]::ParameterName, 'TCP port of the WDS RPC listener')
+            [CompletionResult]::new('--initiation', '--initiation', [CompletionResultType]::ParameterName, 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'JSON lines on stdout (one per report, and a summary at the end)')
+            [CompletionResult]::new('--endpoint-mapper', '--endpoint-mapper', [CompletionResultType]::ParameterName, 'Ask the endpoint mapper (TCP 135) for the RPC listener''s port')
+            [CompletionResult]::new('--pre-os', '--pre-os', [CompletionResultType]::ParameterName, 'Running pre-OS (WinPE): ask the server for checksum-only packet security')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'wdsmc;images' {
+            [CompletionResult]::new('--server', '--server', [CompletionResultType]::ParameterName, 'WDS server, as HOST (a :PORT suffix is the UDP port and is ignored)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Limit for connect, login and call')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Log in as this user ([DOMAIN\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal')
+            [CompletionResult]::new('--password-file', '--password-file', [CompletionResultType]::ParameterName, 'Read the password from the first line of FILE')
+            [CompletionResult]::new('--password', '--password', [CompletionResultType]::ParameterName, 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)')
+            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Security provider of the RPC login [default: negotiate]')
+            [CompletionResult]::new('--rpc-port', '--rpc-port', [CompletionResultType]::ParameterName, 'TCP port of the WDS RPC listener')
+            [CompletionResult]::new('--initiation', '--initiation', [CompletionResultType]::ParameterName, 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the list as one JSON object')
+            [CompletionResult]::new('--endpoint-mapper', '--endpoint-mapper', [CompletionResultType]::ParameterName, 'Ask the endpoint mapper (TCP 135) for the RPC listener''s port')
+            [CompletionResult]::new('--pre-os', '--pre-os', [CompletionResultType]::ParameterName, 'Running pre-OS (WinPE): ask the server for checksum-only packet security')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'wdsmc;trace' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('summarize', 'summarize', [CompletionResultType]::ParameterValue, 'Per object: phase timings, loss, repairs and why the session ended')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'wdsmc;trace;summarize' {
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'One JSON object per object on stdout')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'wdsmc;trace;help' {
+            [CompletionResult]::new('summarize', 'summarize', [CompletionResultType]::ParameterValue, 'Per object: phase timings, loss, repairs and why the session ended')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'wdsmc;trace;help;summarize' {
+            break
+        }
+        'wdsmc;trace;help;help' {
+            break
+        }
         'wdsmc;serve' {
             [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace to serve, as NAME=DIR; repeat for several')
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen and send multicast on')
@@ -169,6 +268,10 @@ Register-ArgumentCompleter -Native -CommandName 'wdsmc' -ScriptBlock {
             [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download one or more objects from a WDS multicast namespace')
             [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Download a WIM image and apply one of its images to a folder (DISM on Windows, wimapply elsewhere), like wdsmcast /Apply-Image')
             [CompletionResult]::new('info', 'info', [CompletionResultType]::ParameterValue, 'Ask the server to set up a session and print its description, without downloading')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'Diagnose why multicast does not start: check each step from the server''s name to multicast data on the interface, and name the first that fails')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Watch a session''s multicast without taking part in it (nothing is sent to the server)')
+            [CompletionResult]::new('images', 'images', [CompletionResultType]::ParameterValue, 'List the OS images the server offers (MS-WDSOSD image enumeration, authenticated RPC)')
+            [CompletionResult]::new('trace', 'trace', [CompletionResultType]::ParameterValue, 'Read back a --trace file')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve folders as multicast namespaces (reference server)')
             [CompletionResult]::new('demo', 'demo', [CompletionResultType]::ParameterValue, 'Serve a random file on loopback and download it with several clients at once')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the shell completions or man pages (for packaging; they are committed)')
@@ -182,6 +285,22 @@ Register-ArgumentCompleter -Native -CommandName 'wdsmc' -ScriptBlock {
             break
         }
         'wdsmc;help;info' {
+            break
+        }
+        'wdsmc;help;doctor' {
+            break
+        }
+        'wdsmc;help;watch' {
+            break
+        }
+        'wdsmc;help;images' {
+            break
+        }
+        'wdsmc;help;trace' {
+            [CompletionResult]::new('summarize', 'summarize', [CompletionResultType]::ParameterValue, 'Per object: phase timings, loss, repairs and why the session ended')
+            break
+        }
+        'wdsmc;help;trace;summarize' {
             break
         }
         'wdsmc;help;serve' {

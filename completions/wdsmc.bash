@@ -22,6 +22,9 @@ _wdsmc() {
             wdsmc,demo)
                 cmd="wdsmc__subcmd__demo"
                 ;;
+            wdsmc,doctor)
+                cmd="wdsmc__subcmd__doctor"
+                ;;
             wdsmc,generate)
                 cmd="wdsmc__subcmd__generate"
                 ;;
@@ -31,17 +34,29 @@ _wdsmc() {
             wdsmc,help)
                 cmd="wdsmc__subcmd__help"
                 ;;
+            wdsmc,images)
+                cmd="wdsmc__subcmd__images"
+                ;;
             wdsmc,info)
                 cmd="wdsmc__subcmd__info"
                 ;;
             wdsmc,serve)
                 cmd="wdsmc__subcmd__serve"
                 ;;
+            wdsmc,trace)
+                cmd="wdsmc__subcmd__trace"
+                ;;
+            wdsmc,watch)
+                cmd="wdsmc__subcmd__watch"
+                ;;
             wdsmc__subcmd__help,apply)
                 cmd="wdsmc__subcmd__help__subcmd__apply"
                 ;;
             wdsmc__subcmd__help,demo)
                 cmd="wdsmc__subcmd__help__subcmd__demo"
+                ;;
+            wdsmc__subcmd__help,doctor)
+                cmd="wdsmc__subcmd__help__subcmd__doctor"
                 ;;
             wdsmc__subcmd__help,generate)
                 cmd="wdsmc__subcmd__help__subcmd__generate"
@@ -52,11 +67,35 @@ _wdsmc() {
             wdsmc__subcmd__help,help)
                 cmd="wdsmc__subcmd__help__subcmd__help"
                 ;;
+            wdsmc__subcmd__help,images)
+                cmd="wdsmc__subcmd__help__subcmd__images"
+                ;;
             wdsmc__subcmd__help,info)
                 cmd="wdsmc__subcmd__help__subcmd__info"
                 ;;
             wdsmc__subcmd__help,serve)
                 cmd="wdsmc__subcmd__help__subcmd__serve"
+                ;;
+            wdsmc__subcmd__help,trace)
+                cmd="wdsmc__subcmd__help__subcmd__trace"
+                ;;
+            wdsmc__subcmd__help,watch)
+                cmd="wdsmc__subcmd__help__subcmd__watch"
+                ;;
+            wdsmc__subcmd__help__subcmd__trace,summarize)
+                cmd="wdsmc__subcmd__help__subcmd__trace__subcmd__summarize"
+                ;;
+            wdsmc__subcmd__trace,help)
+                cmd="wdsmc__subcmd__trace__subcmd__help"
+                ;;
+            wdsmc__subcmd__trace,summarize)
+                cmd="wdsmc__subcmd__trace__subcmd__summarize"
+                ;;
+            wdsmc__subcmd__trace__subcmd__help,help)
+                cmd="wdsmc__subcmd__trace__subcmd__help__subcmd__help"
+                ;;
+            wdsmc__subcmd__trace__subcmd__help,summarize)
+                cmd="wdsmc__subcmd__trace__subcmd__help__subcmd__summarize"
                 ;;
             *)
                 ;;
@@ -65,7 +104,7 @@ _wdsmc() {
 
     case "${cmd}" in
         wdsmc)
-            opts="-h -V --help --version get apply info serve demo generate help"
+            opts="-h -V --help --version get apply info doctor watch images trace serve demo generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -198,6 +237,76 @@ _wdsmc() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wdsmc__subcmd__doctor)
+            opts="-h -V --server --namespace --content --object --interface --multicast-wait --sample --wait --json --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --object)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --content)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interface)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --multicast-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sample)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "negotiate ntlm kerberos anonymous" -- "${cur}"))
+                    return 0
+                    ;;
+                --rpc-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --initiation)
+                    COMPREPLY=($(compgen -W "auto rpc udp" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wdsmc__subcmd__generate)
             opts="-h -V --help --version completions man"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -303,7 +412,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__help)
-            opts="get apply info serve demo generate help"
+            opts="get apply info doctor watch images trace serve demo generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -331,6 +440,20 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__help__subcmd__demo)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wdsmc__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -386,6 +509,20 @@ _wdsmc() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wdsmc__subcmd__help__subcmd__images)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wdsmc__subcmd__help__subcmd__info)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -407,6 +544,94 @@ _wdsmc() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wdsmc__subcmd__help__subcmd__trace)
+            opts="summarize"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wdsmc__subcmd__help__subcmd__trace__subcmd__summarize)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wdsmc__subcmd__help__subcmd__watch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wdsmc__subcmd__images)
+            opts="-h -V --server --timeout --json --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "negotiate ntlm kerberos anonymous" -- "${cur}"))
+                    return 0
+                    ;;
+                --rpc-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --initiation)
+                    COMPREPLY=($(compgen -W "auto rpc udp" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -541,6 +766,150 @@ _wdsmc() {
                     ;;
                 --sign-key-bits)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wdsmc__subcmd__trace)
+            opts="-h -V --help --version summarize help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wdsmc__subcmd__trace__subcmd__help)
+            opts="summarize help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wdsmc__subcmd__trace__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wdsmc__subcmd__trace__subcmd__help__subcmd__summarize)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wdsmc__subcmd__trace__subcmd__summarize)
+            opts="-h -V --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wdsmc__subcmd__watch)
+            opts="-h -V --group --server --namespace --content --object --interface --interval --duration --idle-exit --json --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --group)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --namespace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --object)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --content)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interface)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-exit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "negotiate ntlm kerberos anonymous" -- "${cur}"))
+                    return 0
+                    ;;
+                --rpc-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --initiation)
+                    COMPREPLY=($(compgen -W "auto rpc udp" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -25,6 +25,10 @@ set edit:completion:arg-completer[wdsmc] = {|@words|
             cand get 'Download one or more objects from a WDS multicast namespace'
             cand apply 'Download a WIM image and apply one of its images to a folder (DISM on Windows, wimapply elsewhere), like wdsmcast /Apply-Image'
             cand info 'Ask the server to set up a session and print its description, without downloading'
+            cand doctor 'Diagnose why multicast does not start: check each step from the server''s name to multicast data on the interface, and name the first that fails'
+            cand watch 'Watch a session''s multicast without taking part in it (nothing is sent to the server)'
+            cand images 'List the OS images the server offers (MS-WDSOSD image enumeration, authenticated RPC)'
+            cand trace 'Read back a --trace file'
             cand serve 'Serve folders as multicast namespaces (reference server)'
             cand demo 'Serve a random file on loopback and download it with several clients at once'
             cand generate 'Write the shell completions or man pages (for packaging; they are committed)'
@@ -117,6 +121,93 @@ set edit:completion:arg-completer[wdsmc] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'wdsmc;doctor'= {
+            cand --server 'WDS server, as HOST or HOST:PORT (the port of UDP initiation, 5041 by default)'
+            cand --namespace 'Multicast namespace of the session to try (with --object; without them the checks stop after the ports)'
+            cand --object 'Object of the session to try'
+            cand --content 'Object of the session to try'
+            cand --interface 'Local interface for multicast, by address or name'
+            cand --multicast-wait 'How long multicast data may take to arrive after the JOINACK'
+            cand --sample 'How long to receive data for the loss figure'
+            cand --wait 'How long to wait for an answer on UDP, for TCP connects, the login and the JOINACK'
+            cand --user 'Log in as this user ([DOMAIN\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal'
+            cand --password-file 'Read the password from the first line of FILE'
+            cand --password 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)'
+            cand --auth 'Security provider of the RPC login [default: negotiate]'
+            cand --rpc-port 'TCP port of the WDS RPC listener'
+            cand --initiation 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise'
+            cand --json 'One JSON object per step on stdout'
+            cand --endpoint-mapper 'Ask the endpoint mapper (TCP 135) for the RPC listener''s port'
+            cand --pre-os 'Running pre-OS (WinPE): ask the server for checksum-only packet security'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'wdsmc;watch'= {
+            cand --group 'Watch this group directly (ADDR:PORT); nothing at all is sent'
+            cand --server 'Find the group through initiation at this server (only the initiation request is sent; no JOIN)'
+            cand --namespace 'Multicast namespace (with --server)'
+            cand --object 'Object (with --server)'
+            cand --content 'Object (with --server)'
+            cand --interface 'Local interface to join the group on, by address or name'
+            cand --interval 'Seconds between reports'
+            cand --duration 'Stop after this long [default: until Ctrl-C]'
+            cand --idle-exit 'Stop once the session has been silent this long after data flowed'
+            cand --user 'Log in as this user ([DOMAIN\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal'
+            cand --password-file 'Read the password from the first line of FILE'
+            cand --password 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)'
+            cand --auth 'Security provider of the RPC login [default: negotiate]'
+            cand --rpc-port 'TCP port of the WDS RPC listener'
+            cand --initiation 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise'
+            cand --json 'JSON lines on stdout (one per report, and a summary at the end)'
+            cand --endpoint-mapper 'Ask the endpoint mapper (TCP 135) for the RPC listener''s port'
+            cand --pre-os 'Running pre-OS (WinPE): ask the server for checksum-only packet security'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'wdsmc;images'= {
+            cand --server 'WDS server, as HOST (a :PORT suffix is the UDP port and is ignored)'
+            cand --timeout 'Limit for connect, login and call'
+            cand --user 'Log in as this user ([DOMAIN\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal'
+            cand --password-file 'Read the password from the first line of FILE'
+            cand --password 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)'
+            cand --auth 'Security provider of the RPC login [default: negotiate]'
+            cand --rpc-port 'TCP port of the WDS RPC listener'
+            cand --initiation 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise'
+            cand --json 'Print the list as one JSON object'
+            cand --endpoint-mapper 'Ask the endpoint mapper (TCP 135) for the RPC listener''s port'
+            cand --pre-os 'Running pre-OS (WinPE): ask the server for checksum-only packet security'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'wdsmc;trace'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand summarize 'Per object: phase timings, loss, repairs and why the session ended'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'wdsmc;trace;summarize'= {
+            cand --json 'One JSON object per object on stdout'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'wdsmc;trace;help'= {
+            cand summarize 'Per object: phase timings, loss, repairs and why the session ended'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'wdsmc;trace;help;summarize'= {
+        }
+        &'wdsmc;trace;help;help'= {
+        }
         &'wdsmc;serve'= {
             cand --namespace 'Namespace to serve, as NAME=DIR; repeat for several'
             cand --listen 'Address to listen and send multicast on'
@@ -159,6 +250,10 @@ set edit:completion:arg-completer[wdsmc] = {|@words|
             cand get 'Download one or more objects from a WDS multicast namespace'
             cand apply 'Download a WIM image and apply one of its images to a folder (DISM on Windows, wimapply elsewhere), like wdsmcast /Apply-Image'
             cand info 'Ask the server to set up a session and print its description, without downloading'
+            cand doctor 'Diagnose why multicast does not start: check each step from the server''s name to multicast data on the interface, and name the first that fails'
+            cand watch 'Watch a session''s multicast without taking part in it (nothing is sent to the server)'
+            cand images 'List the OS images the server offers (MS-WDSOSD image enumeration, authenticated RPC)'
+            cand trace 'Read back a --trace file'
             cand serve 'Serve folders as multicast namespaces (reference server)'
             cand demo 'Serve a random file on loopback and download it with several clients at once'
             cand generate 'Write the shell completions or man pages (for packaging; they are committed)'
@@ -169,6 +264,17 @@ set edit:completion:arg-completer[wdsmc] = {|@words|
         &'wdsmc;help;apply'= {
         }
         &'wdsmc;help;info'= {
+        }
+        &'wdsmc;help;doctor'= {
+        }
+        &'wdsmc;help;watch'= {
+        }
+        &'wdsmc;help;images'= {
+        }
+        &'wdsmc;help;trace'= {
+            cand summarize 'Per object: phase timings, loss, repairs and why the session ended'
+        }
+        &'wdsmc;help;trace;summarize'= {
         }
         &'wdsmc;help;serve'= {
         }

@@ -29,6 +29,10 @@ complete -c wdsmc -n "__fish_wdsmc_needs_command" -s V -l version -d 'Print vers
 complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "get" -d 'Download one or more objects from a WDS multicast namespace'
 complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "apply" -d 'Download a WIM image and apply one of its images to a folder (DISM on Windows, wimapply elsewhere), like wdsmcast /Apply-Image'
 complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "info" -d 'Ask the server to set up a session and print its description, without downloading'
+complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "doctor" -d 'Diagnose why multicast does not start: check each step from the server\'s name to multicast data on the interface, and name the first that fails'
+complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "watch" -d 'Watch a session\'s multicast without taking part in it (nothing is sent to the server)'
+complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "images" -d 'List the OS images the server offers (MS-WDSOSD image enumeration, authenticated RPC)'
+complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "trace" -d 'Read back a --trace file'
 complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "serve" -d 'Serve folders as multicast namespaces (reference server)'
 complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "demo" -d 'Serve a random file on loopback and download it with several clients at once'
 complete -c wdsmc -n "__fish_wdsmc_needs_command" -f -a "generate" -d 'Write the shell completions or man pages (for packaging; they are committed)'
@@ -123,6 +127,80 @@ complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l pre-os -d 'Running 
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l json -d 'Print the description as one JSON object'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -s V -l version -d 'Print version'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l server -d 'WDS server, as HOST or HOST:PORT (the port of UDP initiation, 5041 by default)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l namespace -d 'Multicast namespace of the session to try (with --object; without them the checks stop after the ports)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l object -l content -d 'Object of the session to try' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l interface -d 'Local interface for multicast, by address or name' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l multicast-wait -d 'How long multicast data may take to arrive after the JOINACK' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l sample -d 'How long to receive data for the loss figure' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l wait -d 'How long to wait for an answer on UDP, for TCP connects, the login and the JOINACK' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l user -d 'Log in as this user ([DOMAIN\\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l password-file -d 'Read the password from the first line of FILE' -r -F
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l password -d 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO; picks NTLM (Kerberos comes later)'
+ntlm\t'NTLMv2'
+kerberos\t'Kerberos (not supported yet)'
+anonymous\t'Anonymous NTLM (no user, no password)'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l rpc-port -d 'TCP port of the WDS RPC listener' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l initiation -d 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise' -r -f -a "auto\t''
+rpc\t'Authenticated, over RPC (TCP 5040 or the endpoint mapper\'s answer)'
+udp\t'Unauthenticated, over UDP 5041'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l json -d 'One JSON object per step on stdout'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l endpoint-mapper -d 'Ask the endpoint mapper (TCP 135) for the RPC listener\'s port'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l pre-os -d 'Running pre-OS (WinPE): ask the server for checksum-only packet security'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -s V -l version -d 'Print version'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l group -d 'Watch this group directly (ADDR:PORT); nothing at all is sent' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l server -d 'Find the group through initiation at this server (only the initiation request is sent; no JOIN)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l namespace -d 'Multicast namespace (with --server)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l object -l content -d 'Object (with --server)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l interface -d 'Local interface to join the group on, by address or name' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l interval -d 'Seconds between reports' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l duration -d 'Stop after this long [default: until Ctrl-C]' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l idle-exit -d 'Stop once the session has been silent this long after data flowed' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l user -d 'Log in as this user ([DOMAIN\\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l password-file -d 'Read the password from the first line of FILE' -r -F
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l password -d 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO; picks NTLM (Kerberos comes later)'
+ntlm\t'NTLMv2'
+kerberos\t'Kerberos (not supported yet)'
+anonymous\t'Anonymous NTLM (no user, no password)'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l rpc-port -d 'TCP port of the WDS RPC listener' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l initiation -d 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise' -r -f -a "auto\t''
+rpc\t'Authenticated, over RPC (TCP 5040 or the endpoint mapper\'s answer)'
+udp\t'Unauthenticated, over UDP 5041'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l json -d 'JSON lines on stdout (one per report, and a summary at the end)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l endpoint-mapper -d 'Ask the endpoint mapper (TCP 135) for the RPC listener\'s port'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l pre-os -d 'Running pre-OS (WinPE): ask the server for checksum-only packet security'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -s V -l version -d 'Print version'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l server -d 'WDS server, as HOST (a :PORT suffix is the UDP port and is ignored)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l timeout -d 'Limit for connect, login and call' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l user -d 'Log in as this user ([DOMAIN\\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l password-file -d 'Read the password from the first line of FILE' -r -F
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l password -d 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO; picks NTLM (Kerberos comes later)'
+ntlm\t'NTLMv2'
+kerberos\t'Kerberos (not supported yet)'
+anonymous\t'Anonymous NTLM (no user, no password)'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l rpc-port -d 'TCP port of the WDS RPC listener' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l initiation -d 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise' -r -f -a "auto\t''
+rpc\t'Authenticated, over RPC (TCP 5040 or the endpoint mapper\'s answer)'
+udp\t'Unauthenticated, over UDP 5041'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l json -d 'Print the list as one JSON object'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l endpoint-mapper -d 'Ask the endpoint mapper (TCP 135) for the RPC listener\'s port'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l pre-os -d 'Running pre-OS (WinPE): ask the server for checksum-only packet security'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -s V -l version -d 'Print version'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand trace; and not __fish_seen_subcommand_from summarize help" -s h -l help -d 'Print help'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand trace; and not __fish_seen_subcommand_from summarize help" -s V -l version -d 'Print version'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand trace; and not __fish_seen_subcommand_from summarize help" -f -a "summarize" -d 'Per object: phase timings, loss, repairs and why the session ended'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand trace; and not __fish_seen_subcommand_from summarize help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand trace; and __fish_seen_subcommand_from summarize" -l json -d 'One JSON object per object on stdout'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand trace; and __fish_seen_subcommand_from summarize" -s h -l help -d 'Print help'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand trace; and __fish_seen_subcommand_from summarize" -s V -l version -d 'Print version'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand trace; and __fish_seen_subcommand_from help" -f -a "summarize" -d 'Per object: phase timings, loss, repairs and why the session ended'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand trace; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l namespace -d 'Namespace to serve, as NAME=DIR; repeat for several' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l listen -d 'Address to listen and send multicast on' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l msi-port -d 'UDP port for session initiation requests' -r
@@ -156,10 +234,15 @@ complete -c wdsmc -n "__fish_wdsmc_using_subcommand demo" -s h -l help -d 'Print
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand demo" -s V -l version -d 'Print version'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand generate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand generate" -s V -l version -d 'Print version'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info serve demo generate help" -f -a "get" -d 'Download one or more objects from a WDS multicast namespace'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info serve demo generate help" -f -a "apply" -d 'Download a WIM image and apply one of its images to a folder (DISM on Windows, wimapply elsewhere), like wdsmcast /Apply-Image'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info serve demo generate help" -f -a "info" -d 'Ask the server to set up a session and print its description, without downloading'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info serve demo generate help" -f -a "serve" -d 'Serve folders as multicast namespaces (reference server)'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info serve demo generate help" -f -a "demo" -d 'Serve a random file on loopback and download it with several clients at once'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info serve demo generate help" -f -a "generate" -d 'Write the shell completions or man pages (for packaging; they are committed)'
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info serve demo generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info doctor watch images trace serve demo generate help" -f -a "get" -d 'Download one or more objects from a WDS multicast namespace'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info doctor watch images trace serve demo generate help" -f -a "apply" -d 'Download a WIM image and apply one of its images to a folder (DISM on Windows, wimapply elsewhere), like wdsmcast /Apply-Image'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info doctor watch images trace serve demo generate help" -f -a "info" -d 'Ask the server to set up a session and print its description, without downloading'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info doctor watch images trace serve demo generate help" -f -a "doctor" -d 'Diagnose why multicast does not start: check each step from the server\'s name to multicast data on the interface, and name the first that fails'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info doctor watch images trace serve demo generate help" -f -a "watch" -d 'Watch a session\'s multicast without taking part in it (nothing is sent to the server)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info doctor watch images trace serve demo generate help" -f -a "images" -d 'List the OS images the server offers (MS-WDSOSD image enumeration, authenticated RPC)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info doctor watch images trace serve demo generate help" -f -a "trace" -d 'Read back a --trace file'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info doctor watch images trace serve demo generate help" -f -a "serve" -d 'Serve folders as multicast namespaces (reference server)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info doctor watch images trace serve demo generate help" -f -a "demo" -d 'Serve a random file on loopback and download it with several clients at once'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info doctor watch images trace serve demo generate help" -f -a "generate" -d 'Write the shell completions or man pages (for packaging; they are committed)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and not __fish_seen_subcommand_from get apply info doctor watch images trace serve demo generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand help; and __fish_seen_subcommand_from trace" -f -a "summarize" -d 'Per object: phase timings, loss, repairs and why the session ended'

@@ -15,6 +15,7 @@
 //! The `wdsmc` command line is a thin binary over these (behind the default `cli` feature).
 
 pub mod auth;
+pub mod diag;
 pub mod download;
 mod file_at;
 mod net;

@@ -35,6 +35,19 @@ pub enum Commands {
     /// Ask the server to set up a session and print its description, without downloading.
     #[command(after_help = exit::exit_code_help())]
     Info(InfoArgs),
+    /// Diagnose why multicast does not start: check each step from the server's name to
+    /// multicast data on the interface, and name the first that fails.
+    #[command(after_help = exit::exit_code_help())]
+    Doctor(DoctorArgs),
+    /// Watch a session's multicast without taking part in it (nothing is sent to the server).
+    #[command(after_help = exit::exit_code_help())]
+    Watch(WatchArgs),
+    /// List the OS images the server offers (MS-WDSOSD image enumeration, authenticated RPC).
+    #[command(after_help = exit::exit_code_help())]
+    Images(ImagesArgs),
+    /// Read back a --trace file.
+    #[command(subcommand)]
+    Trace(TraceCommand),
     /// Serve folders as multicast namespaces (reference server).
     #[command(after_help = exit::exit_code_help())]
     Serve(ServeArgs),
@@ -211,6 +224,106 @@ pub struct InfoArgs {
     #[arg(long, visible_alias = "content", value_name = "NAME")]
     pub object: String,
     /// Print the description as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// WDS server, as HOST or HOST:PORT (the port of UDP initiation, 5041 by default).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub server: String,
+    /// Multicast namespace of the session to try (with --object; without them the checks
+    /// stop after the ports).
+    #[arg(long, value_name = "NAME", requires = "object")]
+    pub namespace: Option<String>,
+    /// Object of the session to try.
+    #[arg(
+        long,
+        visible_alias = "content",
+        value_name = "NAME",
+        requires = "namespace"
+    )]
+    pub object: Option<String>,
+    /// Local interface for multicast, by address or name.
+    #[arg(long, value_name = "ADDR|IFNAME", value_parser = parse_interface)]
+    pub interface: Option<InterfaceSpec>,
+    /// How long multicast data may take to arrive after the JOINACK.
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration, default_value = "5s")]
+    pub multicast_wait: Duration,
+    /// How long to receive data for the loss figure.
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration, default_value = "2s")]
+    pub sample: Duration,
+    /// How long to wait for an answer on UDP, for TCP connects, the login and the JOINACK.
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration, default_value = "3s")]
+    pub wait: Duration,
+    /// One JSON object per step on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Watch this group directly (ADDR:PORT); nothing at all is sent.
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["server", "namespace", "object"])]
+    pub group: Option<std::net::SocketAddr>,
+    /// Find the group through initiation at this server (only the initiation request is sent;
+    /// no JOIN).
+    #[arg(long, value_name = "HOST[:PORT]", required_unless_present = "group", requires_all = ["namespace", "object"])]
+    pub server: Option<String>,
+    /// Multicast namespace (with --server).
+    #[arg(long, value_name = "NAME")]
+    pub namespace: Option<String>,
+    /// Object (with --server).
+    #[arg(long, visible_alias = "content", value_name = "NAME")]
+    pub object: Option<String>,
+    /// Local interface to join the group on, by address or name.
+    #[arg(long, value_name = "ADDR|IFNAME", value_parser = parse_interface)]
+    pub interface: Option<InterfaceSpec>,
+    /// Seconds between reports.
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration, default_value = "1s")]
+    pub interval: Duration,
+    /// Stop after this long [default: until Ctrl-C].
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Stop once the session has been silent this long after data flowed.
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub idle_exit: Option<Duration>,
+    /// JSON lines on stdout (one per report, and a summary at the end).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImagesArgs {
+    /// WDS server, as HOST (a :PORT suffix is the UDP port and is ignored).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub server: String,
+    /// Limit for connect, login and call.
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration, default_value = "30s")]
+    pub timeout: Duration,
+    /// Print the list as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TraceCommand {
+    /// Per object: phase timings, loss, repairs and why the session ended.
+    Summarize(TraceSummarizeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TraceSummarizeArgs {
+    /// The file `--trace` wrote.
+    pub file: PathBuf,
+    /// One JSON object per object on stdout.
     #[arg(long)]
     pub json: bool,
 }

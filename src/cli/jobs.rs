@@ -159,6 +159,17 @@ fn render(
         DownloadEvent::Transport(other) => reporter.transport_event(index, &other),
         DownloadEvent::Finished(outcome) => {
             let outcome = job_outcome(outcome, rpc);
+            if let Some(trace) = &trace {
+                // The last line of an object: `wdsmc trace summarize` reads the end from it.
+                let timestamp = humantime::format_rfc3339_micros(SystemTime::now());
+                let message = outcome.error.as_deref().unwrap_or("ok").replace('\n', " ");
+                let mut file = trace.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = writeln!(
+                    file,
+                    "{timestamp} {label} end exit={} {message}",
+                    outcome.code.as_i32()
+                );
+            }
             reporter.finish(index, &outcome);
             let _ = done.send(Message::Done(index, outcome.code));
         }

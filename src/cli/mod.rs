@@ -6,17 +6,21 @@
 mod apply;
 mod args;
 mod demo;
+mod doctor;
 mod exit;
 mod generate;
 mod get;
+mod images;
 mod info;
 mod jobs;
 mod login;
 mod progress;
 mod serve;
 mod signals;
+mod trace;
 mod units;
 mod values;
+mod watch;
 
 pub use args::Cli;
 pub use exit::{ExitCode, Failure};
@@ -33,6 +37,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Commands::Get(args) => get::run(args),
         Commands::Apply(args) => apply::run(args),
         Commands::Info(args) => info::run(args),
+        Commands::Doctor(args) => doctor::run(args),
+        Commands::Watch(args) => watch::run(args),
+        Commands::Images(args) => images::run(args),
+        Commands::Trace(args::TraceCommand::Summarize(args)) => trace::run(args),
         Commands::Serve(args) => serve::run(args),
         Commands::Demo(args) => demo::run(args),
         Commands::Generate(_) => Ok(()),

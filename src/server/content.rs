@@ -60,6 +60,11 @@ impl ContentProvider {
         })
     }
 
+    /// The namespaces as (name, canonical folder), in the configured order.
+    pub fn namespaces(&self) -> &[(String, PathBuf)] {
+        &self.namespaces
+    }
+
     /// Finds `object` in `namespace`. Names use `/` or `\` as separators and are always
     /// relative to the namespace folder; nothing outside that folder is ever served.
     pub fn resolve(&self, namespace: &str, object: &str) -> Result<ResolvedContent, ContentError> {

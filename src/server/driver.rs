@@ -124,6 +124,9 @@ impl SessionRun {
         let mut progress_logged: HashMap<u32, (Instant, u8)> = HashMap::new();
         let mut send_errors: u64 = 0;
         let mut current_wait = None;
+        // When the first and the last data packet went out, for the data rate in the log.
+        let mut data_span: Option<(Instant, Instant)> = None;
+        let mut data_bytes_seen = 0u64;
         let end_reason = loop {
             if self.stop.load(Ordering::Relaxed) {
                 break "server shutting down";
@@ -205,6 +208,12 @@ impl SessionRun {
                     json!({}),
                 );
             }
+            let data_bytes = self.session.stats().data_bytes_sent;
+            if data_bytes != data_bytes_seen {
+                data_bytes_seen = data_bytes;
+                let sent = Instant::now();
+                data_span = Some((data_span.map_or(sent, |(first, _)| first), sent));
+            }
             while let Some(event) = self.session.poll_event() {
                 self.log_event(session_id, event, &mut progress_logged);
             }
@@ -222,15 +231,33 @@ impl SessionRun {
             }
         };
         let stats = self.session.stats();
+        // Data packets (ODATA and RDATA) per second between the first and the last one sent;
+        // `wdsmc watch` measures the same span from the receiving side.
+        let data_seconds = data_span.map_or(0.0, |(first, last)| (last - first).as_secs_f64());
+        let data_packets = stats.odata_sent + stats.rdata_sent;
+        let (data_rate, packet_rate) = if data_seconds > 0.0 {
+            (
+                stats.data_bytes_sent as f64 / data_seconds,
+                data_packets as f64 / data_seconds,
+            )
+        } else {
+            (0.0, 0.0)
+        };
         self.logger.log(
             "session_ended",
             Some(session_id),
             &format!(
-                "session ended ({end_reason}): {} ODATA, {} RDATA, {} NACKs, {} packets dropped",
+                "session ended ({end_reason}): {} ODATA, {} RDATA, {} NACKs, {} packets dropped; {} data bytes in {:.3} s ({:.0} B/s, {:.0} packets/s), {} NCF, {} SPM",
                 stats.odata_sent,
                 stats.rdata_sent,
                 stats.nacks_received,
-                dropped(stats)
+                dropped(stats),
+                stats.data_bytes_sent,
+                data_seconds,
+                data_rate,
+                packet_rate,
+                stats.ncf_sent,
+                stats.spm_sent,
             ),
             json!({
                 "reason": end_reason,
@@ -239,6 +266,13 @@ impl SessionRun {
                 "rdata_sent": stats.rdata_sent,
                 "nacks_received": stats.nacks_received,
                 "dropped": dropped(stats),
+                "data_bytes_sent": stats.data_bytes_sent,
+                "data_seconds": data_seconds,
+                "data_rate": data_rate,
+                "data_packet_rate": packet_rate,
+                "ncf_sent": stats.ncf_sent,
+                "spm_sent": stats.spm_sent,
+                "kicks_sent": stats.kick_sent,
             }),
         );
         self.finished.store(true, Ordering::Release);

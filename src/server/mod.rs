@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub mod content;
 pub mod driver;
+pub mod images;
 pub mod log;
 pub mod msi;
 pub mod registry;

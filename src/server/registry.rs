@@ -169,6 +169,11 @@ impl Registry {
         }
     }
 
+    /// The served namespaces as (name, folder), for the image list.
+    pub fn namespaces(&self) -> Vec<(String, std::path::PathBuf)> {
+        self.state().content.namespaces().to_vec()
+    }
+
     pub fn keys(&self) -> &ServerKeys {
         &self.keys
     }

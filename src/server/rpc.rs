@@ -29,7 +29,10 @@ use crate::rpc::stub;
 use crate::wire::msi::error_code;
 use crate::wire::mt::SecurityType;
 use crate::wire::security::{SecModes, alg};
-use crate::wire::wdsc::{InitiateReply, InitiateRequest, cap, encode_error_reply};
+use crate::wire::wdsc::{
+    ImageEnumReply, ImageEnumRequest, InitiateReply, InitiateRequest, OS_DEPLOYMENT_ENDPOINT_GUID,
+    WdscPacket, cap, encode_error_reply, encode_images_error_reply,
+};
 
 /// Connections served at once; more are closed at once.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -264,6 +267,11 @@ impl ConnectionRun {
     fn answer(&self, request_stub: &[u8], user: &str) -> Result<Vec<u8>, u32> {
         let packet =
             stub::decode_message_request(request_stub).map_err(|_| status::BAD_STUB_DATA)?;
+        if WdscPacket::decode(packet).is_ok_and(|p| p.endpoint == OS_DEPLOYMENT_ENDPOINT_GUID) {
+            let reply = self.images(packet, user);
+            return stub::encode_message_response(Some(&reply), 0)
+                .map_err(|_| status::BAD_STUB_DATA);
+        }
         let reply = match InitiateRequest::decode(packet) {
             Ok(request) => self.initiate(&request, user),
             Err(error) => {
@@ -277,6 +285,48 @@ impl ConnectionRun {
             }
         };
         stub::encode_message_response(Some(&reply), 0).map_err(|_| status::BAD_STUB_DATA)
+    }
+
+    /// MS-WDSOSD 3.1.5.6: the images of every namespace, in the version 1 list (the server
+    /// does not announce SERVER_CAP_SUPPORT_V2, so it sends no `SC`), no filter options.
+    fn images(&self, packet: &[u8], user: &str) -> Vec<u8> {
+        let request = match ImageEnumRequest::decode(packet) {
+            Ok(request) => request,
+            Err(error) => {
+                self.logger.log(
+                    "bad_request",
+                    None,
+                    &format!("bad image enumeration from {} ({user}): {error}", self.from),
+                    json!({ "from": self.from.to_string(), "user": user, "error": error.to_string() }),
+                );
+                // ERROR_INVALID_PARAMETER
+                return encode_images_error_reply(87);
+            }
+        };
+        let images: Vec<_> = self
+            .registry
+            .namespaces()
+            .iter()
+            .flat_map(|(name, root)| super::images::namespace_images(name, root))
+            .collect();
+        self.logger.log(
+            "rpc_images",
+            None,
+            &format!(
+                "{user} from {} enumerated images: {} offered",
+                self.from,
+                images.len()
+            ),
+            json!({ "from": self.from.to_string(), "user": user, "images": images.len(),
+                    "client_caps": request.client_caps }),
+        );
+        ImageEnumReply {
+            options: Some(0),
+            server_caps: None,
+            images,
+        }
+        .encode()
+        .unwrap_or_else(|_| encode_images_error_reply(87))
     }
 
     /// MS-WDSMSI 3.1.5.2: the modes (pre-OS clients get the checksum both ways), the Cap

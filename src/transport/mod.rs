@@ -25,6 +25,7 @@ use std::time::Duration;
 mod driver;
 mod error;
 mod handle;
+mod images;
 mod initiation;
 mod net;
 mod receive;
@@ -40,6 +41,7 @@ pub use error::{
     TransportError,
 };
 pub use handle::{CompleteError, Session, SessionHandle};
+pub use images::{ImageList, ImagesRequest, list_images};
 pub use initiation::initiate;
 
 /// Default server port for unauthenticated session initiation.
@@ -97,6 +99,39 @@ pub enum RpcAuth {
     Ntlm(Arc<Credentials>),
     /// Anonymous NTLM: no user, no password.
     Anonymous,
+}
+
+/// Resolves `HOST[:PORT]` (the port defaults to [`DEFAULT_MSI_PORT`]) the way a session does.
+pub fn resolve(server: &str) -> Result<SocketAddr, TransportError> {
+    net::check_server_syntax(server)?;
+    net::resolve_server(server, DEFAULT_MSI_PORT)
+}
+
+/// The local interface a session towards `server` would use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The interface's name, when the address belongs to a known interface.
+    pub interface: Option<String>,
+    /// The local address (JOIN announces it; multicast is joined on it).
+    pub address: IpAddr,
+    /// Interface index (0 when unknown).
+    pub index: u32,
+    pub mac: Vec<u8>,
+}
+
+/// Chooses the interface as a session does: `interface` when given, else the one the
+/// system routes to `server` through (found without sending anything).
+pub fn route(
+    interface: Option<&InterfaceSpec>,
+    server: SocketAddr,
+) -> Result<Route, TransportError> {
+    let chosen = net::choose_interface(interface, server)?;
+    Ok(Route {
+        interface: chosen.name,
+        address: chosen.address,
+        index: chosen.index,
+        mac: chosen.mac,
+    })
 }
 
 /// Which local interface to use, by address or by name.

@@ -93,6 +93,52 @@ pub(super) fn initiate(
     }
 }
 
+/// One authenticated `WdsRpcMessage` call carrying any WDSC packet (the image enumeration,
+/// say) to the listener at `server`'s address: the endpoint mapper if asked, the login, the
+/// call. Returns the reply packet; a fault, a non-zero return value and a NULL reply are
+/// errors. `limit` bounds everything.
+pub(super) fn call(
+    rpc: &RpcInitiation,
+    server: SocketAddr,
+    limit: Duration,
+    trace: bool,
+    packet: &[u8],
+    cancelled: &dyn Fn() -> bool,
+    emit: &mut dyn FnMut(Event<'_>),
+) -> Result<Vec<u8>, TransportError> {
+    let clock = Clock {
+        deadline: Instant::now() + limit,
+        limit,
+        cancelled,
+    };
+    let port = if rpc.endpoint_mapper {
+        let mapper = SocketAddr::new(server.ip(), super::ENDPOINT_MAPPER_PORT);
+        ask_endpoint_mapper(mapper, &clock, trace, emit)?
+    } else {
+        rpc.port
+    };
+    let listener = SocketAddr::new(server.ip(), port);
+    let mut connection = Connection::open(listener, &clock, trace, provider(&rpc.auth)?)?;
+    let stub = stub::encode_message_request(packet).map_err(|e| RequestError::ClientName {
+        name: String::new(),
+        reason: e.to_string(),
+    })?;
+    let answer = connection.call(OPNUM_WDS_RPC_MESSAGE, &stub, &clock, emit)?;
+    let message = stub::decode_message_response(&answer).map_err(RpcFailure::BadReply)?;
+    if message.status == crate::wire::wdsc::error_code::ACCESS_DENIED {
+        return Err(AuthFailure::AccessDenied.into());
+    }
+    if message.status != 0 {
+        return Err(TransportError::Refused {
+            code: message.status,
+        });
+    }
+    message
+        .packet
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| RpcFailure::Fault { status: 0 }.into())
+}
+
 /// A server's error code, as the error the user sees.
 fn refusal(code: u32, request: &Request) -> TransportError {
     if code == crate::wire::wdsc::error_code::ACCESS_DENIED {

@@ -17,8 +17,14 @@
 
 use super::codec::{DecodeError, DecodeErrorKind, Reader, utf16le_until_nul, utf16le_with_nul};
 
+mod images;
 mod initiate;
 
+pub use images::{
+    IMG_VERSION, ImageEntry, ImageEnumOutcome, ImageEnumReply, ImageEnumRequest, ListFormat,
+    OP_IMG_ENUMERATE, OS_DEPLOYMENT_ENDPOINT_GUID, client_cap, encode_images_error_reply,
+    escape_xml, image_type, options as image_options, server_cap, unescape_xml, xml_element,
+};
 pub use initiate::{
     InitiateError, InitiateOutcome, InitiateReply, InitiateRequest, MAX_CLIENT_UNITS, OP_INITIATE,
     cap, encode_error_reply, error_code, name,

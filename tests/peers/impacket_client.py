@@ -4,7 +4,10 @@ a WDSMC_OP_INITIATE packet built by wdsc.py, then prints the reply's variables a
 impacket does not verify the server's reply signatures (spnego_client.py does).
 
 Usage: impacket_client.py --port PORT --user [DOMAIN\\]NAME --password PW
-                          [--namespace NS] [--object OBJ] [--timeout SECONDS]
+                          [--namespace NS] [--object OBJ] [--timeout SECONDS] [--images]
+
+--images sends MS-WDSOSD WDS_OP_IMG_ENUMERATE to the OS deployment endpoint instead and prints
+the version 1 image list it reads from the reply.
 
 Exit codes: 0 success, 1 protocol error, 2 usage, 3 impacket missing, 4 connection failed,
 5 refused (fault, bind_nak, access denied, WdsRpcMessage return value, OpCode-ErrorCode).
@@ -59,8 +62,11 @@ def run(args):
         report["stage"] = "bind"
         dce.bind(WDS_INTERFACE)
         report["stage"] = "call"
-        packet = wdsc.initiate_request(args.namespace, args.object, client="IMPACKET",
-                                       cap=wdsc.CAP_CHECKSUM)
+        if args.images:
+            packet = wdsc.img_enumerate_request()
+        else:
+            packet = wdsc.initiate_request(args.namespace, args.object, client="IMPACKET",
+                                           cap=wdsc.CAP_CHECKSUM)
         dce.call(OPNUM_WDS_RPC_MESSAGE, wdsc.ndr_request(packet))
         answer = dce.recv()
     except DCERPCException as e:
@@ -83,12 +89,22 @@ def run(args):
         return 5, dict(report, ok=False, kind="refused", status=status,
                        error="WdsRpcMessage returned 0x%08x" % status)
     endpoint, _ptype, code, variables = wdsc.decode_packet(reply)
-    if endpoint != wdsc.MULTICAST_ENDPOINT:
+    expected = wdsc.OS_DEPLOYMENT_ENDPOINT if args.images else wdsc.MULTICAST_ENDPOINT
+    if endpoint != expected:
         return 1, dict(report, ok=False, kind="protocol", error="reply from endpoint %s" % endpoint.hex())
     report["op_error"] = code
     if code != 0:
         return 5, dict(report, ok=False, kind="refused", status=code,
                        error="OpCode-ErrorCode 0x%08x" % code)
+    if args.images:
+        version = wdsc.get_var(variables, "VERSION")
+        if version is None or version[1] != 1:
+            return 1, dict(report, ok=False, kind="protocol", error="reply VERSION %r" % (version,))
+        images = wdsc.image_list_v1(variables)
+        for image in images:
+            image["name"] = wdsc.xml_name(image.get("xml") or "")
+        report.update(ok=True, images=images)
+        return 0, report
     report.update(ok=True, variables=wdsc.variables_json(variables))
     return 0, report
 
@@ -102,6 +118,7 @@ def main():
     parser.add_argument("--namespace", default="ns")
     parser.add_argument("--object", default="a.bin")
     parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--images", action="store_true")
     args = parser.parse_args()
     try:
         code, report = run(args)

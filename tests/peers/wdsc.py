@@ -196,6 +196,45 @@ def initiate_request(namespace, content, client="WDSPEER", cap=CAP_CHECKSUM):
     return encode_packet(PACKET_REQUEST, OP_INITIATE, variables)
 
 
+# --- MS-WDSOSD WDS_OP_IMG_ENUMERATE (2.2.6) --------------------------------------------------
+
+OS_DEPLOYMENT_ENDPOINT = uuid.UUID("d8deeb5a-effd-43b2-99fc-1a8a5921c227").bytes_le
+OP_IMG_ENUMERATE = 0x02
+V1_FIELDS = ("XML", "PATH", "GROUP", "INDEX", "NAMESPACE", "NAMESPACE_SIZE", "RESOURCEFILEPATH")
+
+
+def img_enumerate_request(cc=None):
+    variables = [("VERSION", VAR_ULONG, 1)]
+    if cc is not None:
+        variables.append(("CC", VAR_ULONG, cc))
+    return encode_packet(PACKET_REQUEST, OP_IMG_ENUMERATE, variables,
+                         endpoint=OS_DEPLOYMENT_ENDPOINT)
+
+
+def image_list_v1(variables):
+    """The version 1 list: for n = 1, 2, ... the FIELD_n variables, until PATH_n is absent
+    (the reading of MS-WDSOSD 2.2.6 the spec's example shows)."""
+    images = []
+    n = 1
+    while get_var(variables, "PATH_%d" % n) is not None:
+        entry = {}
+        for field in V1_FIELDS:
+            found = get_var(variables, "%s_%d" % (field, n))
+            entry[field.lower()] = None if found is None else found[1]
+        images.append(entry)
+        n += 1
+    return images
+
+
+def xml_name(xml):
+    start = xml.find("<NAME>")
+    end = xml.find("</NAME>")
+    if start < 0 or end < start:
+        return None
+    return (xml[start + 6:end].replace("&lt;", "<").replace("&gt;", ">")
+            .replace("&amp;", "&").strip())
+
+
 # --- WdsRpcMessage stub, NDR 2.0 (MS-WDSC 6) ------------------------------------------------
 
 def ndr_request(packet):
