@@ -129,10 +129,11 @@ fn render(
     let object = job.object.clone();
     let trace_reporter = Arc::clone(&reporter);
     let trace_label = label.clone();
+    let trace_file = trace.clone();
     // One line per datagram or PDU, to the trace file and (with -vv) the terminal.
     let traced = move |outgoing: bool, peer: std::net::SocketAddr, what: &dyn std::fmt::Display| {
         let direction = if outgoing { "send" } else { "recv" };
-        if let Some(trace) = &trace {
+        if let Some(trace) = &trace_file {
             let timestamp = humantime::format_rfc3339_micros(SystemTime::now());
             let mut file = trace.lock().unwrap_or_else(|p| p.into_inner());
             let _ = writeln!(file, "{timestamp} {trace_label} {direction} {peer} {what}");
