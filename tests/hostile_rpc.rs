@@ -1062,7 +1062,8 @@ struct Outcome {
 }
 
 /// Runs `wdsmc get --user WDS\alice` against a scripted listener playing `script` on another
-/// thread, sampling the client's peak memory until it exits.
+/// thread, sampling the client's peak memory (VmHWM, every millisecond) until it exits. A
+/// client that fails within a few milliseconds may exit before a sample shows its real peak.
 fn run_get(
     name: &str,
     extra: &[&str],
@@ -1124,7 +1125,7 @@ fn run_get(
                     std::fs::read_to_string(&stderr_path).unwrap_or_default()
                 );
             }
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(1));
         };
         player.join().expect("the script");
         code
