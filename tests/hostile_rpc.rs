@@ -99,12 +99,19 @@ fn wds_context(context_id: u16) -> ContextElem {
     }
 }
 
+/// A 16-byte common header (FIRST|LAST, little-endian, call 1) claiming `frag_len`.
+fn header(ptype: u8, frag_len: u16) -> Vec<u8> {
+    let mut h = vec![5, 0, ptype, pfc::FIRST_FRAG | pfc::LAST_FRAG, 0x10, 0, 0, 0];
+    h.extend_from_slice(&frag_len.to_le_bytes());
+    h.extend_from_slice(&[0, 0, 1, 0, 0, 0]);
+    h
+}
+
 /// What a peer got back before its connection ended.
 #[derive(Debug, Default)]
 struct Seen {
     /// Each PDU as "type" or "fault 0x........".
     pdus: Vec<String>,
-    raw: Vec<Vec<u8>>,
     /// The peer closed (EOF or reset) within the limit.
     closed: bool,
     after: Duration,
@@ -139,10 +146,7 @@ fn read_until_closed(stream: &mut TcpStream, since: Instant, limit: Duration) ->
                 let mut input = &buf[..n];
                 while !input.is_empty() {
                     match framer.feed(&mut input) {
-                        Ok(Some(p)) => {
-                            seen.pdus.push(describe(&p));
-                            seen.raw.push(p);
-                        }
+                        Ok(Some(p)) => seen.pdus.push(describe(&p)),
                         Ok(None) => {}
                         Err(_) => break,
                     }
@@ -559,24 +563,7 @@ fn hostile_clients_cannot_disturb_the_server() {
     let mut cases = Vec::new();
 
     // 1. A header claiming 64 KiB, then nothing; then one followed by garbage.
-    let mut huge = vec![
-        5,
-        0,
-        ptype::REQUEST,
-        3,
-        0x10,
-        0,
-        0,
-        0,
-        0xFF,
-        0xFF,
-        0,
-        0,
-        1,
-        0,
-        0,
-        0,
-    ];
+    let mut huge = header(ptype::REQUEST, u16::MAX);
     let stream = connect(rpc);
     cases.push(case("frag_len 0xFFFF, then nothing", stream, |s| {
         s.write_all(&huge).unwrap();
@@ -684,7 +671,7 @@ fn hostile_clients_cannot_disturb_the_server() {
     // fit one fragment (96), and with a count of 255 but one context's bytes.
     let many = |n: usize| -> Vec<u8> {
         let contexts: Vec<_> = (0..n as u16).map(wds_context).collect();
-        let mut out = vec![5, 0, ptype::BIND, 3, 0x10, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
+        let mut out = header(ptype::BIND, 0);
         out.extend_from_slice(&4280u16.to_le_bytes());
         out.extend_from_slice(&4280u16.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
@@ -1214,24 +1201,7 @@ fn bind_ack_with_tiny_fragment_sizes_exits_1() {
 fn response_header_claiming_64_kib_then_silence_exits_1_at_once() {
     let (outcome, dir) = run_get("response frag_len 0xFFFF, then silence", &[], |l| {
         let mut h = handshake(l, ServerConfig::default(), |_| {});
-        let header = [
-            5,
-            0,
-            ptype::RESPONSE,
-            3,
-            0x10,
-            0,
-            0,
-            0,
-            0xFF,
-            0xFF,
-            0,
-            0,
-            2,
-            0,
-            0,
-            0,
-        ];
+        let header = header(ptype::RESPONSE, u16::MAX);
         h.stream.write_all(&header).unwrap();
         h.until_closed();
     });
