@@ -5,6 +5,7 @@
 use std::fmt;
 
 use wdsmc::download::DownloadError;
+use wdsmc::rpc::client::ClientError;
 use wdsmc::transport::{
     AuthFailure, NetworkError, Phase, RequestError, RpcFailure, TransportError,
 };
@@ -14,7 +15,8 @@ use wdsmc::transport::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ExitCode {
     Success = 0,
-    /// A bug, or a server that sent an impossible session description (protocol error).
+    /// A bug, or a server that broke the protocol (an impossible session description, a
+    /// malformed or unverifiable RPC answer).
     Internal = 1,
     /// Bad command line or an option combination that cannot work.
     Usage = 2,
@@ -43,7 +45,7 @@ pub const EXIT_CODE_TABLE: &[(ExitCode, &str)] = &[
     (ExitCode::Success, "success"),
     (
         ExitCode::Internal,
-        "internal error, or the server sent an impossible session description",
+        "internal error, or a protocol error (impossible session description, malformed RPC answer)",
     ),
     (
         ExitCode::Usage,
@@ -55,7 +57,7 @@ pub const EXIT_CODE_TABLE: &[(ExitCode, &str)] = &[
     ),
     (
         ExitCode::NetworkSetup,
-        "network setup error (bind, multicast join, no such interface)",
+        "network setup error (bind, multicast join, no such interface, RPC connection refused or closed)",
     ),
     (
         ExitCode::Refused,
@@ -101,9 +103,15 @@ impl ExitCode {
             TransportError::Aborted => ExitCode::Output,
             TransportError::AuthFailed(_) => ExitCode::Auth,
             TransportError::Rpc(RpcFailure::Fault { .. }) => ExitCode::Refused,
-            TransportError::Rpc(
-                RpcFailure::Connection { .. } | RpcFailure::NotRegistered { .. },
-            ) => ExitCode::NetworkSetup,
+            // The stream ended: the network (or the server going away), like a failed connect.
+            TransportError::Rpc(RpcFailure::Connection {
+                error: ClientError::Eof { .. } | ClientError::Closed | ClientError::Shutdown,
+                ..
+            })
+            | TransportError::Rpc(RpcFailure::NotRegistered { .. }) => ExitCode::NetworkSetup,
+            // Anything else the RPC client refused is the server breaking the protocol: a
+            // fragment size, a PDU, a sequence, a bound or a verifier.
+            TransportError::Rpc(RpcFailure::Connection { .. }) => ExitCode::Internal,
             TransportError::Rpc(RpcFailure::BadReply(_) | RpcFailure::BadSecurity(_))
             | TransportError::InvalidReply(_)
             | TransportError::Internal(_) => ExitCode::Internal,
@@ -275,6 +283,25 @@ mod tests {
         assert_eq!(ExitCode::for_transport_error(&auth).as_i32(), 9);
         let no_server = TransportError::InvalidRequest(RequestError::NoServer);
         assert_eq!(ExitCode::for_transport_error(&no_server).as_i32(), 2);
+    }
+
+    #[test]
+    fn a_broken_rpc_stream_is_a_network_error_and_a_broken_protocol_exit_1() {
+        let server = "127.0.0.1:5040".parse().unwrap();
+        let rpc = |error| TransportError::Rpc(RpcFailure::Connection { server, error });
+        for error in [ClientError::Eof { mid_pdu: true }, ClientError::Shutdown] {
+            assert_eq!(ExitCode::for_transport_error(&rpc(error)).as_i32(), 4);
+        }
+        let sizes = ClientError::FragmentSizes {
+            xmit: 0,
+            recv: 4280,
+            min: 1432,
+        };
+        let too_many =
+            ClientError::Fragment(wdsmc::rpc::FragmentError::TooManyFragments { limit: 4096 });
+        for error in [sizes, too_many] {
+            assert_eq!(ExitCode::for_transport_error(&rpc(error)).as_i32(), 1);
+        }
     }
 
     #[test]

@@ -145,6 +145,8 @@ pub struct Server {
     dispatched: Option<(u32, u16)>,
     transmit: VecDeque<Vec<u8>>,
     events: VecDeque<ServerEvent>,
+    /// Whole PDUs taken from the stream so far.
+    pdus_received: u64,
 }
 
 impl Server {
@@ -164,17 +166,27 @@ impl Server {
             dispatched: None,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
+            pdus_received: 0,
         }
     }
 
     pub fn handle_bytes(&mut self, mut input: &[u8]) {
         while !input.is_empty() && !matches!(self.state, State::Closed) {
             match self.framer.feed(&mut input) {
-                Ok(Some(pdu)) => self.on_pdu(pdu),
+                Ok(Some(pdu)) => {
+                    self.pdus_received += 1;
+                    self.on_pdu(pdu);
+                }
                 Ok(None) => {}
                 Err(e) => self.fail(e.into()),
             }
         }
+    }
+
+    /// Whole PDUs received so far. A transport can time a connection out by this rather than
+    /// by bytes, so a peer trickling a PDU byte by byte does not keep it open.
+    pub fn pdus_received(&self) -> u64 {
+        self.pdus_received
     }
 
     /// The client closed the stream.

@@ -88,6 +88,9 @@ pub struct RpcConfig {
     pub allow_anonymous: bool,
     /// Size of the RSA key made at start when the server signs.
     pub sign_key_bits: usize,
+    /// A connection that completes no PDU for this long is closed (default
+    /// [`rpc::IDLE_TIMEOUT`], 30 s).
+    pub idle_timeout: std::time::Duration,
 }
 
 impl RpcConfig {
@@ -102,6 +105,7 @@ impl RpcConfig {
             require_auth: false,
             allow_anonymous: false,
             sign_key_bits: 2048,
+            idle_timeout: rpc::IDLE_TIMEOUT,
         }
     }
 }
@@ -214,6 +218,7 @@ impl Server {
                 accounts: Arc::clone(&rpc.accounts),
                 modes: rpc.modes,
                 allow_anonymous: rpc.allow_anonymous,
+                idle_timeout: rpc.idle_timeout,
             };
             let listener = RpcListener::new(
                 listener,

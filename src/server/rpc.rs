@@ -3,7 +3,8 @@
 //! packet privacy against an accounts file.
 //!
 //! One thread per connection, at most [`MAX_CONNECTIONS`] at once; each connection has an
-//! idle timeout and the RPC machine bounds its fragments and reassembly, so a bad connection
+//! idle timeout (no complete PDU for [`IDLE_TIMEOUT`] by default, so a peer trickling bytes
+//! is closed too) and the RPC machine bounds its fragments and reassembly, so a bad connection
 //! costs one thread for a while and never disturbs another connection or a running session.
 //! Authentication failures are answered (bind_nak or fault) before the connection closes.
 
@@ -36,7 +37,9 @@ use crate::wire::wdsc::{
 
 /// Connections served at once; more are closed at once.
 pub const MAX_CONNECTIONS: usize = 64;
-/// A connection with no byte from the client for this long is closed.
+/// A connection that completes no PDU for this long is closed (the default of
+/// `RpcConfig::idle_timeout`). Bytes alone do not count: a client sending one byte a second
+/// would otherwise hold a connection for over an hour per 4280-byte fragment.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often blocked threads look at the stop flag.
 const POLL: Duration = Duration::from_millis(200);
@@ -51,6 +54,8 @@ pub struct RpcSettings {
     /// Server and client modes for authenticated clients that are not pre-OS.
     pub modes: SecModes,
     pub allow_anonymous: bool,
+    /// See [`IDLE_TIMEOUT`].
+    pub idle_timeout: Duration,
 }
 
 pub struct RpcListener {
@@ -166,7 +171,8 @@ impl ConnectionRun {
         };
         let mut machine = RpcServer::new(config, Some(self.factory()));
         let mut buf = vec![0u8; 16 * 1024];
-        let mut last_heard = Instant::now();
+        let idle_timeout = self.settings.idle_timeout;
+        let mut last_pdu = Instant::now();
         let mut user: Option<String> = None;
         loop {
             while let Some(bytes) = machine.poll_transmit() {
@@ -226,20 +232,35 @@ impl ConnectionRun {
             match self.stream.read(&mut buf) {
                 Ok(0) => machine.handle_eof(),
                 Ok(n) => {
-                    last_heard = Instant::now();
+                    let before = machine.pdus_received();
                     machine.handle_bytes(&buf[..n]);
+                    if machine.pdus_received() != before {
+                        last_pdu = Instant::now();
+                    }
                 }
                 Err(e)
                     if matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) || e.kind() == io::ErrorKind::Interrupted =>
-                {
-                    if last_heard.elapsed() >= IDLE_TIMEOUT {
-                        return;
-                    }
-                }
+                    ) || e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return,
+            }
+            // Checked after every read, not only when one times out: a trickle of bytes never
+            // lets a read time out.
+            if last_pdu.elapsed() >= idle_timeout {
+                self.logger.log(
+                    "rpc_idle",
+                    None,
+                    &format!(
+                        "closed RPC connection from {}: no complete PDU for {}",
+                        self.from,
+                        humantime::format_duration(idle_timeout)
+                    ),
+                    json!({ "from": self.from.to_string(), "user": user,
+                            "idle_timeout_ms": idle_timeout.as_millis() as u64,
+                            "state": machine.state_name() }),
+                );
+                return;
             }
         }
     }

@@ -143,6 +143,8 @@ impl std::fmt::Debug for SymKey {
 }
 
 impl SymKey {
+    /// Decodes the blob; the BLOBHEADER's reserved WORD (bytes 2..4) is not checked, and
+    /// [`SymKey::encode`] writes it as zero.
     pub fn decode(blob: &[u8]) -> Result<SymKey, KeyError> {
         const NAME: &str = "SymKey";
         if blob.len() < 12 {

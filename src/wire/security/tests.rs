@@ -63,6 +63,23 @@ fn the_example_sym_key_decodes_and_reencodes() {
     ));
 }
 
+/// Found by the security_decode fuzz target (tests/fuzz/regressions/crash-9fa7be89...): the
+/// BLOBHEADER's reserved WORD is not checked, so a blob with it set decodes, and re-encodes with
+/// it zero, as CryptoAPI writes it.
+#[test]
+fn a_sym_key_with_reserved_bits_set_decodes_and_reencodes_them_as_zero() {
+    let mut blob = vec![
+        0x08, 0x02, 0x00, 0x3a, 0x09, 0x80, 0x00, 0x00, 0x20, 0x00, 0x00, 0x00,
+    ];
+    blob.extend(0..32u8);
+    let key = SymKey::decode(&blob).unwrap();
+    assert_eq!((key.alg, key.key.len()), (alg::CALG_HMAC, 32));
+    let again = key.encode();
+    assert_eq!(again[2..4], [0, 0]);
+    assert_eq!((&again[..2], &again[4..]), (&blob[..2], &blob[4..]));
+    assert_eq!(SymKey::decode(&again).unwrap(), key);
+}
+
 #[test]
 fn hmac_sha256_matches_rfc_4231_and_both_readings_differ() {
     // RFC 4231 test case 2.
