@@ -41,6 +41,9 @@ pub const MAX_CONNECTIONS: usize = 64;
 /// `RpcConfig::idle_timeout`). Bytes alone do not count: a client sending one byte a second
 /// would otherwise hold a connection for over an hour per 4280-byte fragment.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a connection lives, however busy: initiation takes a handful of PDUs, so a peer
+/// that keeps one open with a small PDU every few seconds cannot hold a slot for ever.
+pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(300);
 /// How often blocked threads look at the stop flag.
 const POLL: Duration = Duration::from_millis(200);
 /// NetBIOS names the NTLM CHALLENGE announces.
@@ -172,7 +175,8 @@ impl ConnectionRun {
         let mut machine = RpcServer::new(config, Some(self.factory()));
         let mut buf = vec![0u8; 16 * 1024];
         let idle_timeout = self.settings.idle_timeout;
-        let mut last_pdu = Instant::now();
+        let opened = Instant::now();
+        let mut last_pdu = opened;
         let mut user: Option<String> = None;
         loop {
             while let Some(bytes) = machine.poll_transmit() {
@@ -244,6 +248,20 @@ impl ConnectionRun {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) || e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return,
+            }
+            if opened.elapsed() >= MAX_CONNECTION_AGE {
+                self.logger.log(
+                    "rpc_idle",
+                    None,
+                    &format!(
+                        "closed RPC connection from {}: open for {}",
+                        self.from,
+                        humantime::format_duration(MAX_CONNECTION_AGE)
+                    ),
+                    json!({ "from": self.from.to_string(), "user": user,
+                            "max_age_ms": MAX_CONNECTION_AGE.as_millis() as u64 }),
+                );
+                return;
             }
             // Checked after every read, not only when one times out: a trickle of bytes never
             // lets a read time out.
