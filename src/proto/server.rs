@@ -40,6 +40,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::{SmallRng, millis_since};
+use crate::wire::block::BlockHeader;
 use crate::wire::ma::{self, BlockRange, CntCir, MaPacket};
 use crate::wire::mt::{self, Body, Packet, Security};
 use crate::wire::security::{Check, Protect};
@@ -1608,19 +1609,24 @@ impl ServerSession {
             .content_size
             .saturating_sub(offset)
             .min(block_size) as usize;
-        mt::encode_block_packet_into(
-            buf,
-            &self.config.protect,
+        let header = BlockHeader {
             rdata,
-            self.config.session_id,
-            millis_since(self.epoch, now),
-            self.master_id,
-            seq,
-            trail,
+            session_id: self.config.session_id,
+            sender_time: millis_since(self.epoch, now),
+            client_id: self.master_id,
+            odata_seq_no: seq,
+            trail_odata_seq_no: trail,
             block_number,
-            len,
-            |data| source.read_block(block_number, data),
-        )
+        };
+        let start = buf.len();
+        let protect = &self.config.protect;
+        let mut packet = header.append(buf, protect, len);
+        let read = source.read_block(block_number, packet.payload_mut());
+        match read {
+            Ok(()) => packet.seal(protect),
+            Err(_) => buf.truncate(start),
+        }
+        read
     }
 
     fn after_data_send(&mut self, now: Instant, len: usize) {
