@@ -183,7 +183,8 @@ impl SessionRun {
                 }
                 let pushed = batch.push(|buf| {
                     self.session
-                        .poll_transmit_append(now, buf, &mut self.source)
+                        .poll_transmit(now, buf, &mut self.source)
+                        .map(|t| t.map(|t| t.destination))
                 });
                 match pushed {
                     Ok(Some(_)) => {}

@@ -107,7 +107,8 @@ fn drive(
         },
         Instant::now(),
         rng,
-    );
+    )
+    .map_err(|e| TransportError::Internal(Internal::Session(e)))?;
     let (queue_tx, queue_rx) = mpsc::sync_channel(QUEUE_BATCHES);
     let socket = Arc::new(initiated.socket);
     let pool = Arc::new(Mutex::new(Vec::new()));
@@ -306,7 +307,12 @@ impl Driver<'_> {
     }
 
     fn flush_transmits(&mut self) {
-        while let Some(destination) = self.client.poll_transmit(&mut self.out) {
+        loop {
+            self.out.clear();
+            let Some(transmit) = self.client.poll_transmit(&mut self.out) else {
+                break;
+            };
+            let destination = transmit.destination;
             if self.request.trace {
                 (self.emit)(Event::Trace {
                     outgoing: true,

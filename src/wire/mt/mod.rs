@@ -560,6 +560,13 @@ impl<'a> Packet<'a> {
     /// makes (its data computed over the finished packet); `self.security` is ignored.
     pub fn encode_protected(&self, out: &mut Vec<u8>, protect: &Protect) {
         out.clear();
+        self.append_protected(out, protect);
+    }
+
+    /// [`Self::encode_protected`], appending to what `out` already holds.
+    pub fn append_protected(&self, out: &mut Vec<u8>, protect: &Protect) {
+        let start = out.len();
+        out.reserve(self.wire_len(protect.data_len()));
         out.extend_from_slice(&IDENTIFIER);
         out.put_u8(protect.kind() as u8);
         let data_len = protect.data_len();
@@ -571,7 +578,7 @@ impl<'a> Packet<'a> {
         out.put_u64(self.sender_time);
         self.encode_body(out);
         let (head, covered) = out.split_at_mut(covered_at);
-        protect.fill(covered, &mut head[SECURITY_HEADER_FIXED_LEN..]);
+        protect.fill(covered, &mut head[start + SECURITY_HEADER_FIXED_LEN..]);
     }
 
     /// Encodes the packet into a new vector.
