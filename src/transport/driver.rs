@@ -229,7 +229,7 @@ impl Driver<'_> {
                 .min(if self.joined { DRIVER_TICK } else { JOIN_POLL });
             match self.group.receive(wait) {
                 Ok(()) => self.handle_group_batch(),
-                Err(e) if crate::net::is_transient_recv_error(&e) => {}
+                Err(e) if crate::sys::is_transient_recv_error(&e) => {}
                 // A socket that keeps failing ends in a timeout that names the phase; do not
                 // spin on it meanwhile.
                 Err(_) => thread::sleep(wait),
