@@ -4,7 +4,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::master::RTT_CAP_MS;
 use super::{DEFAULT_EXP_MAX_WINDOW, DEFAULT_MAX_WINDOW, KickReason, LeaveReason, MAX_CLIENTS};
+use crate::wire::ma;
+
+/// Longest configurable timeout (about a year).
+const MAX_TIMEOUT: Duration = Duration::from_secs(366 * 24 * 3600);
 use crate::wire::security::{Check, Protect};
 
 /// Parameters of one object session.
@@ -58,6 +63,34 @@ impl SessionConfig {
             protect: Protect::Checksum,
             check: Check::Checksum,
         }
+    }
+    /// The configuration with every value inside what the session can run with: the caps on
+    /// the lists and the block size, `total_blocks` recomputed from the sizes, windows of at
+    /// least one packet, no zero rate, and timeouts that keep every deadline computable
+    /// (`Instant + Duration` must not overflow) and every millisecond value inside its u16
+    /// wire field.
+    pub(super) fn normalized(mut self) -> Self {
+        let config = &mut self;
+        config.max_clients = config.max_clients.clamp(1, MAX_CLIENTS);
+        config.block_size = config.block_size.clamp(1, ma::MAX_BLOCK_LEN as u32);
+        config.total_blocks = config.content_size.div_ceil(u64::from(config.block_size));
+        config.exp_max_window = config.exp_max_window.max(1);
+        config.max_window = config.max_window.max(config.exp_max_window);
+        config.max_rate = config.max_rate.filter(|&r| r > 0);
+        config.inactivity_timeout = config.inactivity_timeout.min(MAX_TIMEOUT);
+        config.client_dead_timeout = config.client_dead_timeout.min(MAX_TIMEOUT);
+        config.qcc_interval = config.qcc_interval.clamp(
+            Duration::from_millis(1),
+            Duration::from_millis(RTT_CAP_MS / 2),
+        );
+        self
+    }
+
+    /// The length of block `block_number` (the last one may be short).
+    pub(super) fn block_len(&self, block_number: u64) -> usize {
+        let block_size = u64::from(self.block_size);
+        let offset = (block_number - 1).saturating_mul(block_size);
+        self.content_size.saturating_sub(offset).min(block_size) as usize
     }
 }
 

@@ -95,8 +95,6 @@ const MAX_NACK_RANGES_PROCESSED: usize = 64;
 const MAX_CONTROL_QUEUE: usize = 1024;
 const MAX_EVENTS: usize = 4096;
 const KICK_ENTRIES_PER_PACKET: usize = MAX_CLIENTS;
-/// Longest configurable timeout (about a year).
-const MAX_TIMEOUT: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// The transport's state (MS-WDSMT §3.1.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,22 +175,9 @@ pub struct ServerSession {
 }
 
 impl ServerSession {
-    pub fn new(mut config: SessionConfig, now: Instant, mut rng: SmallRng) -> Self {
+    pub fn new(config: SessionConfig, now: Instant, mut rng: SmallRng) -> Self {
         use rand::Rng;
-        config.max_clients = config.max_clients.clamp(1, MAX_CLIENTS);
-        config.block_size = config.block_size.clamp(1, ma::MAX_BLOCK_LEN as u32);
-        config.total_blocks = config.content_size.div_ceil(u64::from(config.block_size));
-        config.exp_max_window = config.exp_max_window.max(1);
-        config.max_window = config.max_window.max(config.exp_max_window);
-        config.max_rate = config.max_rate.filter(|&r| r > 0);
-        // Keep every deadline computable (`Instant + Duration` must not overflow) and every
-        // millisecond value inside its u16 wire field.
-        config.inactivity_timeout = config.inactivity_timeout.min(MAX_TIMEOUT);
-        config.client_dead_timeout = config.client_dead_timeout.min(MAX_TIMEOUT);
-        config.qcc_interval = config.qcc_interval.clamp(
-            Duration::from_millis(1),
-            Duration::from_millis(RTT_CAP_MS / 2),
-        );
+        let config = config.normalized();
         let next_client_id = rng.random::<u32>();
         let window = Window::new(
             now,
@@ -971,13 +956,7 @@ impl ServerSession {
         block_number: u64,
         trail: u64,
     ) -> std::io::Result<()> {
-        let block_size = u64::from(self.config.block_size);
-        let offset = (block_number - 1).saturating_mul(block_size);
-        let len = self
-            .config
-            .content_size
-            .saturating_sub(offset)
-            .min(block_size) as usize;
+        let len = self.config.block_len(block_number);
         let header = BlockHeader {
             rdata,
             session_id: self.config.session_id,
