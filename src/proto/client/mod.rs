@@ -163,10 +163,10 @@ pub struct ClientStats {
 ///   (calling it early does nothing);
 /// * **commands** ([`cancel`](Self::cancel), [`cache_done`](Self::cache_done)) only change
 ///   state: what they cause comes out of the polls;
-/// * **output**, polled after every input or command in this order: [`poll_transmit`]
-///   (Self::poll_transmit) until `None` (each call appends one datagram to the buffer and
-///   returns its [`Transmit`]), [`poll_event`](Self::poll_event) until `None`, then
-///   [`poll_timeout`](Self::poll_timeout) for the one instant to wake up at.
+/// * **output**, polled after every input or command in this order:
+///   [`poll_transmit`](Self::poll_transmit) until `None` (each call appends one datagram to
+///   the buffer and returns its [`Transmit`]), [`poll_event`](Self::poll_event) until
+///   `None`, then [`poll_timeout`](Self::poll_timeout) for the one instant to wake up at.
 ///
 /// [`ClientEvent::Finished`] comes exactly once, last; the machine is done when
 /// [`is_finished`](Self::is_finished) says so (every datagram taken too).

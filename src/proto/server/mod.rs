@@ -144,11 +144,12 @@ impl TimerName for Timer {
 ///   the session's unicast port, and [`handle_timeout`](Self::handle_timeout) when the instant
 ///   from `poll_timeout` has passed (calling it early does nothing);
 /// * **commands** ([`kick`](Self::kick)) only change state: the KICK comes out of the polls;
-/// * **output**, polled after every input or command in this order: [`poll_transmit`]
-///   (Self::poll_transmit) until `None` (each call appends one datagram to the buffer and
-///   returns its [`Transmit`]: control packets first, then RDATA, then window-limited ODATA
-///   read from the [`BlockSource`]), [`poll_event`](Self::poll_event) until `None`, then
-///   [`poll_timeout`](Self::poll_timeout) for the one instant to wake up at (pacing included).
+/// * **output**, polled after every input or command in this order:
+///   [`poll_transmit`](Self::poll_transmit) until `None` (each call appends one datagram to
+///   the buffer and returns its [`Transmit`]: control packets first, then RDATA, then
+///   window-limited ODATA read from the [`BlockSource`]), [`poll_event`](Self::poll_event)
+///   until `None`, then [`poll_timeout`](Self::poll_timeout) for the one instant to wake up
+///   at (pacing included).
 ///
 /// The session is over when [`is_finished`](Self::is_finished) says so (the inactivity
 /// timeout; [`ServerEvent::SessionEnded`] comes last).
