@@ -10,7 +10,7 @@
 //! (each one's documentation spells out its part) and describe what they want sent with the
 //! same [`Transmit`], so a driver can batch datagrams without knowing which one it drives.
 //! Inside, each keeps its state in owner types, one file each, and its timers in one
-//! [`timer::TimerTable`].
+//! timer table (`timer.rs`).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -20,9 +20,9 @@
 //!   runs out (§3.2.5.16 switches after sending it; the result on the wire is the same).
 //!
 //! The state lives in owner types, one file each: the per-session transport state and its
-//! timers ([`state`]), the loss estimate ([`loss`]), the application cache ([`cache`]), the
-//! transmit queue with its replaceable ACK ([`transmit`]) and the LEAVEs waiting for their
-//! delay ([`leaves`]). [`Client`] only sequences them.
+//! timers (`state.rs`), the loss estimate (`loss.rs`), the application cache (`cache.rs`), the
+//! transmit queue with its replaceable ACK (`transmit.rs`) and the LEAVEs waiting for their
+//! delay (`leaves.rs`). [`Client`] only sequences them.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};

@@ -346,7 +346,7 @@ impl Body<'_> {
         }
     }
 
-    /// Bytes [`Self::emit`] writes.
+    /// Bytes the packet-specific section takes on the wire.
     pub fn wire_len(&self) -> usize {
         match self {
             Body::Spm(_) => Spm::WIRE_LEN,
