@@ -10,18 +10,19 @@
 //! * [`transport`]: the session API a program uses to receive an object (owns sockets, clock,
 //!   threads);
 //! * [`download`]: a download of one object to a file, a folder or a writer, written safely;
-//! * [`server`]: the reference server's content provider and session driver.
+//! * [`server`]: the reference server's content provider and session driver;
+//! * `sys` (private): batched UDP send and receive, socket setup, positional file I/O: the
+//!   one room for platform code and `unsafe`.
 //!
 //! The `wdsmc` command line is a thin binary over these (behind the default `cli` feature).
 
 pub mod auth;
 pub mod diag;
 pub mod download;
-mod file_at;
-mod net;
 pub mod proto;
 pub mod rpc;
 pub mod server;
+mod sys;
 pub mod transport;
 pub mod wire;
 

@@ -315,9 +315,11 @@ fn kicked_client_that_keeps_nacking_gets_its_kick_by_unicast() {
     let mut buf = Vec::new();
     let mut drain = |server: &mut ServerSession, now: Instant| {
         let mut sent = Vec::new();
-        while let Some(dest) = server.poll_transmit(now, &mut buf, &mut Zeros).unwrap() {
+        buf.clear();
+        while let Some(t) = server.poll_transmit(now, &mut buf, &mut Zeros).unwrap() {
             let decoded = Packet::decode(&buf).unwrap();
-            sent.push((dest, format!("{:?}", decoded.body)));
+            sent.push((t.destination, format!("{:?}", decoded.body)));
+            buf.clear();
         }
         sent
     };

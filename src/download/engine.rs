@@ -22,7 +22,7 @@ use super::stream::InOrder;
 use super::{
     CANCEL_GRACE, DownloadError, DownloadEvent, DownloadOptions, Outcome, Output, Saved, Sink,
 };
-use crate::file_at::write_all_at;
+use crate::sys::file::write_all_at;
 use crate::transport::{Event, Request, Session, SessionHandle, Stats, Status, TransportError};
 
 /// How often the writer thread looks at a pending cancel while no message arrives.

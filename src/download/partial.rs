@@ -185,7 +185,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("a.bin");
         let partial = PartialFile::create(&target).unwrap();
-        crate::file_at::write_all_at(&partial.writer().unwrap(), b"new", 0).unwrap();
+        crate::sys::file::write_all_at(&partial.writer().unwrap(), b"new", 0).unwrap();
         std::fs::write(&target, b"old").unwrap();
         let (error, partial) = *partial.persist(false).unwrap_err();
         assert!(
@@ -201,7 +201,7 @@ mod tests {
         );
 
         let partial = PartialFile::create(&target).unwrap();
-        crate::file_at::write_all_at(&partial.writer().unwrap(), b"new", 0).unwrap();
+        crate::sys::file::write_all_at(&partial.writer().unwrap(), b"new", 0).unwrap();
         assert_eq!(
             partial.sha256().unwrap(),
             <[u8; 32]>::from(Sha256::digest(b"new"))

@@ -11,7 +11,7 @@ use std::io::Write;
 use sha2::{Digest, Sha256};
 
 use super::DownloadError;
-use crate::file_at::{read_exact_at, write_all_at};
+use crate::sys::file::{read_exact_at, write_all_at};
 
 pub(super) struct InOrder<W: Write> {
     out: W,

@@ -3,9 +3,9 @@
 
 use crate::wire::ma::BlockRange;
 
-/// Largest TotalBlocks the client accepts: the bitmap is then 512 MiB. Anything larger is a
-/// session description this client cannot hold (and no real WDS content needs).
-pub const MAX_TOTAL_BLOCKS: u64 = 1 << 32;
+/// Largest TotalBlocks the client accepts (the bitmap is then 512 MiB); session initiation
+/// refuses larger sessions with the same limit.
+pub use crate::wire::ma::MAX_TOTAL_BLOCKS;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlockBitmap {

@@ -5,6 +5,12 @@
 //! `poll_transmit`, arm one timer from `poll_timeout`, and collect events with `poll_event`.
 //! Randomness comes from a seeded [`SmallRng`] handed in at construction, so a test with a
 //! virtual clock and a fixed seed replays exactly.
+//!
+//! Both machines, [`client::Client`] and [`server::ServerSession`], follow the same contract
+//! (each one's documentation spells out its part) and describe what they want sent with the
+//! same [`Transmit`], so a driver can batch datagrams without knowing which one it drives.
+//! Inside, each keeps its state in owner types, one file each, and its timers in one
+//! timer table (`timer.rs`).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -16,6 +22,41 @@ pub mod blocks;
 pub mod client;
 pub mod missing;
 pub mod server;
+pub(crate) mod timer;
+
+/// A datagram (or a run of equal-sized datagrams) a machine wants sent. `poll_transmit`
+/// appends its bytes to the caller's buffer and returns this: where they go, how many bytes
+/// were appended, and how they are cut into datagrams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    pub destination: SocketAddr,
+    /// Bytes appended to the buffer.
+    pub size: usize,
+    /// `Some(n)`: the bytes are datagrams of `n` bytes each (the last may be shorter), to be
+    /// sent with one segmentation-offload call; `None`: one datagram.
+    pub segment_size: Option<usize>,
+}
+
+impl Transmit {
+    /// One datagram of `size` bytes.
+    pub fn datagram(destination: SocketAddr, size: usize) -> Self {
+        Self {
+            destination,
+            size,
+            segment_size: None,
+        }
+    }
+
+    /// The datagrams' `(start, end)` byte ranges relative to where the bytes begin (an empty
+    /// datagram is one empty range).
+    pub fn datagrams(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
+        let size = self.size;
+        let step = self.segment_size.filter(|&s| s > 0).unwrap_or(size).max(1);
+        (0..size.max(1))
+            .step_by(step)
+            .map(move |at| (at, (at + step).min(size)))
+    }
+}
 
 /// What the session-initiation reply told the client about a session.
 #[derive(Debug, Clone, PartialEq, Eq)]

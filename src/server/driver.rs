@@ -11,16 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use socket2::{Domain, Protocol, Socket, Type};
 
 use super::log::Logger;
-use super::send_batch::{SendBatch, gso_supported};
 use crate::proto::server::{BlockSource, ServerEvent, ServerSession};
+use crate::sys::send::SendBatch;
+use crate::sys::socket::gso_supported;
 
 /// Longest the thread sleeps before looking at the stop flag again.
 const MAX_SLEEP: Duration = Duration::from_millis(200);
-/// Send buffer asked for: a full window of large blocks must fit without blocking long.
-const SEND_BUFFER: usize = 8 << 20;
 /// Progress lines per client: at most one per this interval, unless the client finished.
 const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Refusal lines per client address: at most one per this interval.
@@ -52,53 +50,14 @@ impl BlockSource for FileBlockSource {
                     format!("block number {block_number} is out of range"),
                 )
             })?;
-        crate::file_at::read_exact_at(&self.file, buf, offset)
+        crate::sys::file::read_exact_at(&self.file, buf, offset)
     }
 }
 
 /// Binds the session's unicast socket and prepares it for sending multicast on the interface
 /// that owns `listen`, with loopback on (clients may run on this host).
 pub fn bind_session_socket(listen: IpAddr, port: u16, ttl: u32) -> io::Result<UdpSocket> {
-    let addr = SocketAddr::new(listen, port);
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if listen.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.bind(&addr.into())?;
-    // Set after the bind, so the bind still claims the port against other servers (a socket
-    // without the option cannot share it): a Windows client on this host binds the wildcard
-    // address and the session port, which Linux (and so Wine) allows only when both sockets
-    // have SO_REUSEADDR. Unicast to `addr` still reaches this socket, the more specific bind.
-    let _ = socket.set_reuse_address(true);
-    // The OS may cap these; a smaller buffer only costs throughput.
-    let _ = socket.set_send_buffer_size(SEND_BUFFER);
-    let _ = socket.set_recv_buffer_size(1 << 20);
-    match listen {
-        IpAddr::V4(v4) => {
-            socket.set_multicast_if_v4(&v4)?;
-            socket.set_multicast_ttl_v4(ttl)?;
-            socket.set_multicast_loop_v4(true)?;
-        }
-        IpAddr::V6(v6) => {
-            socket.set_multicast_if_v6(interface_index_v6(v6))?;
-            socket.set_multicast_hops_v6(ttl)?;
-            socket.set_multicast_loop_v6(true)?;
-        }
-    }
-    Ok(socket.into())
-}
-
-/// Index of the interface carrying `addr`; 0 (the system's choice) when none matches.
-fn interface_index_v6(addr: std::net::Ipv6Addr) -> u32 {
-    if_addrs::get_if_addrs()
-        .ok()
-        .and_then(|ifaces| {
-            ifaces
-                .into_iter()
-                .find(|iface| iface.ip() == IpAddr::V6(addr))
-                .and_then(|iface| iface.index)
-        })
-        .unwrap_or(0)
+    crate::sys::socket::session_socket(listen, port, ttl)
 }
 
 /// Everything a session thread needs besides the protocol state.
@@ -149,7 +108,7 @@ impl SessionRun {
                     self.session
                         .handle_datagram(Instant::now(), from, &recv_buf[..len]);
                 }
-                Err(e) if crate::net::is_transient_recv_error(&e) => {}
+                Err(e) if crate::sys::is_transient_recv_error(&e) => {}
                 Err(e) => {
                     self.logger.log(
                         "socket_error",
@@ -184,10 +143,8 @@ impl SessionRun {
                     // burst (a window read from a slow disk) must not stamp them all early.
                     now = Instant::now();
                 }
-                let pushed = batch.push(|buf| {
-                    self.session
-                        .poll_transmit_append(now, buf, &mut self.source)
-                });
+                let pushed =
+                    batch.push(|buf| self.session.poll_transmit(now, buf, &mut self.source));
                 match pushed {
                     Ok(Some(_)) => {}
                     Ok(None) => break,

@@ -15,7 +15,6 @@ pub mod log;
 pub mod msi;
 pub mod registry;
 pub mod rpc;
-pub mod send_batch;
 
 use content::ContentProvider;
 use log::Logger;

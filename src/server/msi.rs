@@ -62,7 +62,7 @@ impl Responder {
                     let request = buf[..len].to_vec();
                     self.handle(&request, from);
                 }
-                Err(e) if crate::net::is_transient_recv_error(&e) => {}
+                Err(e) if crate::sys::is_transient_recv_error(&e) => {}
                 Err(e) => {
                     self.logger.log(
                         "socket_error",

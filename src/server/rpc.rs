@@ -129,7 +129,7 @@ impl RpcListener {
                     }
                     threads.retain(|t: &std::thread::JoinHandle<()>| !t.is_finished());
                 }
-                Err(e) if crate::net::is_transient_recv_error(&e) => {}
+                Err(e) if crate::sys::is_transient_recv_error(&e) => {}
                 Err(e) => {
                     self.logger.log(
                         "socket_error",

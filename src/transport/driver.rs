@@ -107,7 +107,8 @@ fn drive(
         },
         Instant::now(),
         rng,
-    );
+    )
+    .map_err(|e| TransportError::Internal(Internal::Session(e)))?;
     let (queue_tx, queue_rx) = mpsc::sync_channel(QUEUE_BATCHES);
     let socket = Arc::new(initiated.socket);
     let pool = Arc::new(Mutex::new(Vec::new()));
@@ -228,7 +229,7 @@ impl Driver<'_> {
                 .min(if self.joined { DRIVER_TICK } else { JOIN_POLL });
             match self.group.receive(wait) {
                 Ok(()) => self.handle_group_batch(),
-                Err(e) if crate::net::is_transient_recv_error(&e) => {}
+                Err(e) if crate::sys::is_transient_recv_error(&e) => {}
                 // A socket that keeps failing ends in a timeout that names the phase; do not
                 // spin on it meanwhile.
                 Err(_) => thread::sleep(wait),
@@ -306,7 +307,12 @@ impl Driver<'_> {
     }
 
     fn flush_transmits(&mut self) {
-        while let Some(destination) = self.client.poll_transmit(&mut self.out) {
+        loop {
+            self.out.clear();
+            let Some(transmit) = self.client.poll_transmit(&mut self.out) else {
+                break;
+            };
+            let destination = transmit.destination;
             if self.request.trace {
                 (self.emit)(Event::Trace {
                     outgoing: true,

@@ -206,6 +206,10 @@ pub enum Internal {
     ReceiveThreadStopped,
     #[error("the session thread panicked")]
     Panicked,
+    /// The client could not set up its block bitmap (initiation already refuses sizes that
+    /// disagree, so in practice: no memory for it).
+    #[error("cannot set up the session: {0}")]
+    Session(crate::proto::blocks::BitmapError),
 }
 
 /// An operating-system error, shareable so that [`TransportError`] stays `Clone` (a session's

@@ -1,13 +1,12 @@
-//! Address parsing, interface choice and socket setup for the client.
+//! Address parsing, interface choice and the client's sockets (the platform part of their
+//! setup is in `sys::socket`).
 
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
-
 use super::error::{NetworkError, OsError, RequestError, SocketAction};
 use super::{InterfaceSpec, TransportError};
+use crate::sys::socket::{self as multicast, JoinOn, MulticastStep};
 
 /// Receive buffer asked for on the multicast socket: room for a few hundred large datagrams
 /// while the protocol thread is busy.
@@ -211,123 +210,46 @@ pub(crate) fn set_read_timeout(
     })
 }
 
-/// A joined multicast socket.
-pub(crate) struct MulticastSocket {
-    pub socket: UdpSocket,
-    /// The receive buffer granted, when smaller than asked for.
-    pub limited_buffer: Option<usize>,
-    /// The kernel may hand several datagrams over as one buffer (UDP GRO; see [`enable_gro`]).
-    pub gro: bool,
-}
+pub(crate) use crate::sys::socket::MulticastSocket;
 
-/// The multicast receive socket, joined to `group` on the chosen interface.
-///
-/// Linux binds the group address itself so that only this group's datagrams arrive; Windows
-/// refuses a bind to a multicast address, so it binds the unspecified address.
+/// The multicast receive socket, joined to `group` on the chosen interface (see
+/// [`crate::sys::socket::multicast_socket`]); an IPv4 group on an interface chosen by its IPv6
+/// address joins on the same interface's IPv4 address.
 pub(crate) fn multicast_socket(
     group: SocketAddr,
     iface: &LocalInterface,
 ) -> Result<MulticastSocket, TransportError> {
-    let fail = |action: SocketAction, e: io::Error| -> TransportError {
+    let join = match (group.ip(), iface.address) {
+        (IpAddr::V4(_), IpAddr::V4(local)) => JoinOn::V4(local),
+        (IpAddr::V4(_), IpAddr::V6(_)) => JoinOn::V4(
+            address_in_family(iface, true)
+                .and_then(|ip| match ip {
+                    IpAddr::V4(v4) => Some(v4),
+                    IpAddr::V6(_) => None,
+                })
+                .unwrap_or(Ipv4Addr::UNSPECIFIED),
+        ),
+        (IpAddr::V6(_), _) => JoinOn::V6(iface.index),
+    };
+    multicast::multicast_socket(group, join, RECV_BUFFER_BYTES).map_err(|(step, e)| {
+        let action = match step {
+            MulticastStep::Create => SocketAction::CreateMulticast { group },
+            MulticastStep::Reuse => SocketAction::SetReuse { group },
+            MulticastStep::Bind(bind) => SocketAction::BindGroup { group, bind },
+            MulticastStep::Join => SocketAction::JoinGroup {
+                group,
+                interface: match join {
+                    JoinOn::V4(local) => local.to_string(),
+                    JoinOn::V6(index) => format!("index {index}"),
+                },
+            },
+        };
         NetworkError::Socket {
             action,
             error: OsError::from(e),
         }
         .into()
-    };
-    let domain = if group.is_ipv4() {
-        Domain::IPV4
-    } else {
-        Domain::IPV6
-    };
-    let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))
-        .map_err(|e| fail(SocketAction::CreateMulticast { group }, e))?;
-    socket
-        .set_reuse_address(true)
-        .map_err(|e| fail(SocketAction::SetReuse { group }, e))?;
-    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
-    socket
-        .set_reuse_port(true)
-        .map_err(|e| fail(SocketAction::SetReuse { group }, e))?;
-    let limited_buffer = set_receive_buffer(&socket, RECV_BUFFER_BYTES);
-    let bind_ip = if cfg!(windows) {
-        match group {
-            SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        }
-    } else {
-        group.ip()
-    };
-    let bind = SocketAddr::new(bind_ip, group.port());
-    socket
-        .bind(&bind.into())
-        .map_err(|e| fail(SocketAction::BindGroup { group, bind }, e))?;
-    let join = |interface: String| SocketAction::JoinGroup { group, interface };
-    match (group.ip(), iface.address) {
-        (IpAddr::V4(g), IpAddr::V4(local)) => socket
-            .join_multicast_v4(&g, &local)
-            .map_err(|e| fail(join(local.to_string()), e))?,
-        (IpAddr::V4(g), IpAddr::V6(_)) => {
-            let local = address_in_family(iface, true)
-                .and_then(|ip| match ip {
-                    IpAddr::V4(v4) => Some(v4),
-                    IpAddr::V6(_) => None,
-                })
-                .unwrap_or(Ipv4Addr::UNSPECIFIED);
-            socket
-                .join_multicast_v4(&g, &local)
-                .map_err(|e| fail(join(local.to_string()), e))?
-        }
-        (IpAddr::V6(g), _) => socket
-            .join_multicast_v6(&g, iface.index)
-            .map_err(|e| fail(join(format!("index {}", iface.index)), e))?,
-    }
-    let gro = enable_gro(&socket);
-    Ok(MulticastSocket {
-        socket: socket.into(),
-        limited_buffer,
-        gro,
     })
-}
-
-/// Asks Linux (5.0 and later) to deliver runs of same-flow datagrams as one buffer of
-/// equal-sized segments (UDP GRO): one receive call and one socket-buffer entry for up to
-/// 64 KiB instead of one per datagram. A server that sends with UDP GSO on the same host has
-/// its runs delivered whole. Returns whether the option took; callers then need 64 KiB
-/// buffers and the segment size from each receive's control message.
-#[cfg(target_os = "linux")]
-fn enable_gro(socket: &Socket) -> bool {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    // SAFETY: `on` is a live int and the length matches it.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_UDP,
-            libc::UDP_GRO,
-            (&raw const on).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    rc == 0
-}
-
-#[cfg(not(target_os = "linux"))]
-fn enable_gro(_socket: &Socket) -> bool {
-    false
-}
-
-/// Raises SO_RCVBUF; returns the usable size when the system grants less than asked.
-fn set_receive_buffer(socket: &Socket, bytes: usize) -> Option<usize> {
-    let _ = socket.set_recv_buffer_size(bytes);
-    let granted = socket.recv_buffer_size().unwrap_or(0);
-    // Linux reports twice the usable size it granted.
-    let usable = if cfg!(target_os = "linux") {
-        granted / 2
-    } else {
-        granted
-    };
-    (usable < bytes).then_some(usable)
 }
 
 /// Read timeout used by receive threads so that they notice a stop request.

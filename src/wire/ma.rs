@@ -23,6 +23,10 @@ pub const MAX_CNTCIR_RANGES: usize = 64;
 pub const BLOCK_RANGE_LEN: usize = 16;
 /// Largest block a DATA packet can carry: Packet-Size is a u16 covering the 13-byte header too.
 pub const MAX_BLOCK_LEN: usize = u16::MAX as usize - DATA_HEADER_LEN;
+/// Largest TotalBlocks this crate accepts in a session description: a client's bitmap is then
+/// 512 MiB. Anything larger is a session no client here can hold (and no real WDS content
+/// needs); session initiation refuses it and the client's bitmap is sized by it.
+pub const MAX_TOTAL_BLOCKS: u64 = 1 << 32;
 
 /// An inclusive range of 1-based block numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,6 +52,23 @@ pub struct DataBlock<'a> {
     /// 1-based block number.
     pub block_number: u64,
     pub data: &'a [u8],
+}
+
+impl DataBlock<'_> {
+    /// Writes the [`DATA_HEADER_LEN`] bytes before a block of `block_len` bytes (Packet-Size,
+    /// OpCode, BlockNumber, DataLen); the caller writes the block next. `block_len` must not
+    /// exceed [`MAX_BLOCK_LEN`].
+    pub(crate) fn emit_header(out: &mut Vec<u8>, block_number: u64, block_len: usize) {
+        out.put_u16((DATA_HEADER_LEN + block_len) as u16);
+        out.put_u8(OP_DATA);
+        out.put_u64(block_number);
+        out.put_u16(block_len as u16);
+    }
+
+    /// Bytes of the whole DATA packet.
+    pub fn wire_len(&self) -> usize {
+        DATA_HEADER_LEN + self.data.len()
+    }
 }
 
 /// PROGRESS (§2.2.5): carried in QCR.
@@ -175,9 +196,9 @@ impl<'a> MaPacket<'a> {
                 }
             }
             MaPacket::Data(p) => {
-                out.put_u8(OP_DATA);
-                out.put_u64(p.block_number);
-                out.put_u16(p.data.len() as u16);
+                // Packet-Size is written below, as for every packet.
+                out.truncate(start);
+                DataBlock::emit_header(out, p.block_number, p.data.len());
                 out.extend_from_slice(p.data);
             }
             MaPacket::Progress(p) => {

@@ -473,7 +473,7 @@ impl MsiReply {
                 expected,
             });
         }
-        if self.total_blocks > crate::proto::blocks::MAX_TOTAL_BLOCKS {
+        if self.total_blocks > super::ma::MAX_TOTAL_BLOCKS {
             return Err(ReplyError::TooManyBlocks(self.total_blocks));
         }
         Ok(())
@@ -507,7 +507,7 @@ pub enum ReplyError {
     },
     #[error(
         "server announced {0} blocks; this client supports at most {max}",
-        max = crate::proto::blocks::MAX_TOTAL_BLOCKS
+        max = super::ma::MAX_TOTAL_BLOCKS
     )]
     TooManyBlocks(u64),
 }

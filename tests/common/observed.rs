@@ -92,8 +92,10 @@ impl ObservedServer {
             let mut buf = vec![0u8; 65_536];
             while !session_stop.load(Ordering::Relaxed) && !session.is_finished() {
                 let now = Instant::now();
-                while let Ok(Some(dest)) = session.poll_transmit(now, &mut out, &mut source) {
-                    let _ = socket.send_to(&out, dest);
+                out.clear();
+                while let Ok(Some(t)) = session.poll_transmit(now, &mut out, &mut source) {
+                    let _ = socket.send_to(&out, t.destination);
+                    out.clear();
                 }
                 while let Some(event) = session.poll_event() {
                     sink.lock().unwrap().push(event);

@@ -275,22 +275,25 @@ pub fn run(scenario: &Scenario) -> Report {
                 && !c.vanished
                 && elapsed >= c.plan.start_at
             {
-                c.client = Some(Client::new(
-                    ClientConfig {
-                        params: params.clone(),
-                        security: client_security.clone(),
-                        client_name: format!("SIM{i}"),
-                        local_ip: client_addr(i).ip(),
-                        mac_address: vec![0x02, 0, 0, 0, 0, i as u8],
-                        user_sid: None,
-                        cache_size: c.plan.cache_size,
-                        join_timeout: Duration::from_secs(30),
-                        first_data_timeout: Duration::from_secs(60),
-                        inactivity_timeout: Duration::from_secs(30),
-                    },
-                    now,
-                    SmallRng::seed_from_u64(client_seeds[i]),
-                ));
+                c.client = Some(
+                    Client::new(
+                        ClientConfig {
+                            params: params.clone(),
+                            security: client_security.clone(),
+                            client_name: format!("SIM{i}"),
+                            local_ip: client_addr(i).ip(),
+                            mac_address: vec![0x02, 0, 0, 0, 0, i as u8],
+                            user_sid: None,
+                            cache_size: c.plan.cache_size,
+                            join_timeout: Duration::from_secs(30),
+                            first_data_timeout: Duration::from_secs(60),
+                            inactivity_timeout: Duration::from_secs(30),
+                        },
+                        now,
+                        SmallRng::seed_from_u64(client_seeds[i]),
+                    )
+                    .expect("the simulated session's sizes agree"),
+                );
             }
             if let Some(at) = c.plan.cancel_at {
                 if !c.cancelled && elapsed >= at {
@@ -324,10 +327,13 @@ pub fn run(scenario: &Scenario) -> Report {
 
         // Drain transmissions.
         loop {
-            let dest = server
+            buf.clear();
+            let transmit = server
                 .poll_transmit(now, &mut buf, &mut source)
                 .expect("memory source never fails");
-            let Some(dest) = dest else { break };
+            let Some(dest) = transmit.map(|t| t.destination) else {
+                break;
+            };
             trace(now - epoch, "server ->", dest, &buf);
             for (i, c) in clients.iter_mut().enumerate() {
                 if dest != GROUP && dest != client_addr(i) {
@@ -349,7 +355,8 @@ pub fn run(scenario: &Scenario) -> Report {
             let Some(client) = c.client.as_mut() else {
                 continue;
             };
-            while let Some(dest) = client.poll_transmit(&mut buf) {
+            buf.clear();
+            while let Some(dest) = client.poll_transmit(&mut buf).map(|t| t.destination) {
                 assert_eq!(dest, SERVER, "clients send only to the server");
                 trace(now - epoch, &format!("client {i} ->"), dest, &buf);
                 for (at, bytes) in c.uplink.carry(now, &buf) {
@@ -362,6 +369,7 @@ pub fn run(scenario: &Scenario) -> Report {
                         bytes,
                     }));
                 }
+                buf.clear();
             }
             while let Some(event) = client.poll_event() {
                 if let ClientEvent::Finished(outcome) = event {

@@ -49,7 +49,8 @@ fuzz_target!(|data: &[u8]| {
         },
         now,
         SmallRng::seed_from_u64(1),
-    );
+    )
+    .expect("the sizes agree");
     // Peers other than the server: stray senders on the group.
     let peers = [
         server,
@@ -77,10 +78,11 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        while let Some(dest) = client.poll_transmit(&mut buf) {
+        while let Some(dest) = client.poll_transmit(&mut buf).map(|t| t.destination) {
             // A DEMOTE may move the session to another port, never to another host.
             assert_eq!(dest.ip(), server.ip(), "a client sends only to its server");
             Packet::decode(&buf).expect("what the client sends decodes");
+            buf.clear();
         }
         while client.poll_event().is_some() {}
         assert!(client.stats().blocks_received <= total_blocks);

@@ -58,8 +58,10 @@ fuzz_target!(|data: &[u8]| {
         }
         // Bounded drain: a paced server may have more to send than one step allows.
         for _ in 0..10_000 {
+            buf.clear();
             match server.poll_transmit(now, &mut buf, &mut Pattern) {
-                Ok(Some(dest)) => {
+                Ok(Some(transmit)) => {
+                    let dest = transmit.destination;
                     assert!(dest == group || peers.contains(&dest), "sent to {dest}");
                     Packet::decode(&buf).expect("what the server sends decodes");
                 }

@@ -12,6 +12,8 @@
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 
+use crate::proto::Transmit;
+
 /// Messages (GSO runs or single datagrams) per batch.
 const MAX_MESSAGES: usize = 64;
 /// Bytes buffered before a batch is due, so a batch of large blocks stays cache-friendly.
@@ -22,7 +24,8 @@ const MAX_GSO_SEGMENTS: usize = 64;
 const MAX_GSO_BYTES: usize = 65_000;
 
 /// One `sendmmsg` entry: `len` bytes of the buffer from `start`, cut into datagrams of
-/// `segment` bytes (the last may be shorter) when it holds more than one.
+/// `segment` bytes (the last may be shorter) when it holds more than one: a [`Transmit`]
+/// placed in the batch's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Message {
     dest: SocketAddr,
@@ -65,7 +68,7 @@ pub struct Flushed {
 }
 
 impl SendBatch {
-    /// A batch that uses GSO when `gso` is set (see [`gso_supported`]).
+    /// A batch that uses GSO when `gso` is set (see [`super::socket::gso_supported`]).
     pub fn new(gso: bool) -> Self {
         Self {
             buf: Vec::with_capacity(MAX_BATCH_BYTES + 70_000),
@@ -75,11 +78,8 @@ impl SendBatch {
         }
     }
 
-    pub fn gso(&self) -> bool {
-        self.gso
-    }
-
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.messages.is_empty()
     }
 
@@ -88,23 +88,37 @@ impl SendBatch {
         self.messages.len() >= MAX_MESSAGES || self.buf.len() >= MAX_BATCH_BYTES
     }
 
-    /// Lets `write` append one datagram to the batch's buffer and return its destination;
-    /// `None` (nothing to send) or an error must leave the buffer as it was.
+    /// Lets `write` append what a machine's `poll_transmit` appends (one datagram, or a run
+    /// of equal-sized ones) to the batch's buffer and return its [`Transmit`]; `None`
+    /// (nothing to send) or an error must leave the buffer as it was. A driver batches either
+    /// machine this way.
     pub fn push<E>(
         &mut self,
-        write: impl FnOnce(&mut Vec<u8>) -> Result<Option<SocketAddr>, E>,
-    ) -> Result<Option<SocketAddr>, E> {
+        write: impl FnOnce(&mut Vec<u8>) -> Result<Option<Transmit>, E>,
+    ) -> Result<Option<Transmit>, E> {
         let start = self.buf.len();
-        let dest = write(&mut self.buf)?;
-        match dest {
-            Some(dest) => self.add(dest, start),
+        let transmit = write(&mut self.buf)?;
+        match transmit {
+            Some(transmit) => {
+                // A run the machine cut itself goes out as its datagrams; each may still join
+                // a GSO message.
+                let end = self.buf.len();
+                let run = Transmit {
+                    size: end - start,
+                    ..transmit
+                };
+                for (from, to) in run.datagrams() {
+                    self.add(transmit.destination, start + from, start + to);
+                }
+            }
             None => self.buf.truncate(start),
         }
-        Ok(dest)
+        Ok(transmit)
     }
 
-    fn add(&mut self, dest: SocketAddr, start: usize) {
-        let len = self.buf.len() - start;
+    /// Adds the datagram at `start..end` of the buffer.
+    fn add(&mut self, dest: SocketAddr, start: usize, end: usize) {
+        let len = end - start;
         self.datagrams += 1;
         if self.gso && len > 0 {
             if let Some(last) = self.messages.last_mut() {
@@ -172,32 +186,6 @@ fn send_one_by_one(
             break;
         }
     }
-}
-
-/// Whether the kernel can segment UDP for this socket (Linux 4.18 and later). Asked once per
-/// socket: a kernel that did not know the option might otherwise ignore it and send a whole
-/// run as one oversized datagram.
-#[cfg(target_os = "linux")]
-pub fn gso_supported(socket: &UdpSocket) -> bool {
-    use std::os::fd::AsRawFd;
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `value` and `len` are live and sized for an int option.
-    let rc = unsafe {
-        libc::getsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_UDP,
-            libc::UDP_SEGMENT,
-            (&raw mut value).cast(),
-            &raw mut len,
-        )
-    };
-    rc == 0
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn gso_supported(_socket: &UdpSocket) -> bool {
-    false
 }
 
 /// Returns whether the kernel refused a GSO message (those are then sent one by one).
@@ -317,7 +305,7 @@ mod tests {
         batch
             .push::<()>(|buf| {
                 buf.extend_from_slice(bytes);
-                Ok(Some(dest))
+                Ok(Some(Transmit::datagram(dest, bytes.len())))
             })
             .unwrap();
     }
@@ -367,6 +355,23 @@ mod tests {
     }
 
     #[test]
+    fn a_run_cut_by_the_machine_is_batched_as_its_datagrams() {
+        let mut batch = SendBatch::new(false);
+        batch
+            .push::<()>(|buf| {
+                buf.extend_from_slice(&[7; 250]);
+                Ok(Some(Transmit {
+                    destination: dest(1),
+                    size: 250,
+                    segment_size: Some(100),
+                }))
+            })
+            .unwrap();
+        let shapes: Vec<_> = batch.messages.iter().map(|m| (m.start, m.len)).collect();
+        assert_eq!(shapes, [(0, 100), (100, 100), (200, 50)]);
+    }
+
+    #[test]
     fn nothing_to_send_or_an_error_leaves_the_batch_unchanged() {
         let mut batch = SendBatch::new(true);
         push_bytes(&mut batch, dest(1), &[1; 10]);
@@ -389,7 +394,7 @@ mod tests {
             .unwrap();
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         let to = receiver.local_addr().unwrap();
-        let mut batch = SendBatch::new(gso_supported(&sender));
+        let mut batch = SendBatch::new(crate::sys::socket::gso_supported(&sender));
         let mut sent = Vec::new();
         for i in 0..20u8 {
             let len = if i == 9 { 300 } else { 1200 };
