@@ -338,6 +338,7 @@ fn sigint_cancels_and_the_server_sees_leave_cancelled() {
 
 /// Starts `wdsmc get ARGS`, sends SIGINT once data flows, and checks the cancel: exit 130,
 /// nothing left in `dir`, and LEAVE CANCELLED in the server's log.
+#[cfg(unix)]
 fn interrupt_once_flowing(served: &Served, dir: &Path, args: &[&str]) {
     let (child, stdout, stderr) = spawn_get(dir, args);
     // Wait until data flows (the start line is printed on SessionStart), then a bit more.
@@ -694,6 +695,7 @@ fn passwords_from_the_environment_work_and_stay_out_of_traces_and_json() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn sigint_during_an_authenticated_download_sends_leave_cancelled() {
     let data = common::content(8 << 20, 15);

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::iface::{InterfaceFlags, interface_flags};
+use crate::sys::iface::{InterfaceFlags, interface_flags};
 use crate::transport::{
     AuthFailure, DEFAULT_RPC_PORT, ENDPOINT_MAPPER_PORT, Event, Initiation, InterfaceSpec,
     NetworkError, OsError, Phase, Request, RpcAuth, RpcFailure, Session, SessionInfo, Stats,

@@ -3,6 +3,5 @@
 //! session's multicast without taking part in it; [`trace`] reads back a `--trace` file.
 
 pub mod doctor;
-pub mod iface;
 pub mod trace;
 pub mod watch;

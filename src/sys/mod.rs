@@ -1,7 +1,8 @@
 //! The one room for platform code and `unsafe` (the CLI's signal and console handlers aside):
 //! batched UDP receive (`recvmmsg`, UDP GRO) and send (`sendmmsg`, UDP GSO), socket setup
 //! for the client's multicast socket and the server's session socket, positional file I/O,
-//! and the receive-error predicate every receive loop shares.
+//! the receive-error predicate every receive loop shares, and the interface MTU and flags
+//! `wdsmc doctor` reports.
 //!
 //! Everything here is plain I/O with `std::io::Error`s: the layers above (`transport`,
 //! `server`, `download`) decide what an error means. Linux gets the batched paths; every
@@ -10,6 +11,7 @@
 use std::io;
 
 pub mod file;
+pub mod iface;
 pub mod recv;
 pub mod send;
 pub mod socket;
