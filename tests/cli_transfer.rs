@@ -219,6 +219,8 @@ fn downloads_byte_exact_with_sha256() {
         .expect("a result event");
     assert_eq!(result["exit_code"], 0);
     assert_eq!(result["statistics"]["bytes_received"], data.len() as u64);
+    let finish = result["finish_ms"].as_u64().expect("finish_ms");
+    assert!(finish <= result["elapsed_ms"].as_u64().unwrap(), "{result}");
 }
 
 #[test]

@@ -94,6 +94,13 @@ fn a_file_destination_is_byte_exact_and_renamed_into_place() {
         Some(&Saved::File(target.clone()))
     );
     assert!(std::fs::read(&target).unwrap() == bytes, "file differs");
+    // The SHA-256 read-back and the sync happen after the last block, inside the elapsed time.
+    assert!(
+        !outcome.finishing.is_zero() && outcome.finishing <= outcome.elapsed,
+        "{:?} of {:?}",
+        outcome.finishing,
+        outcome.elapsed
+    );
     assert_folder_holds(out.path(), &["copy.bin"]);
     assert_eq!(events.first().map(String::as_str), Some("start"));
     assert_eq!(events.last().map(String::as_str), Some("finished"));

@@ -76,6 +76,7 @@ pub fn run(jobs: Vec<Job>, plan: Plan, reporter: Arc<Reporter>) -> ExitCode {
                     error: Some(exit::download_message(&error, rpc)),
                     stats: None,
                     elapsed: Duration::ZERO,
+                    finishing: Duration::ZERO,
                     destination: None,
                 };
                 reporter.finish(index, &outcome);
@@ -199,6 +200,7 @@ fn job_outcome(outcome: &Outcome, rpc: bool) -> JobOutcome {
         error,
         stats: outcome.stats.clone(),
         elapsed: outcome.elapsed,
+        finishing: outcome.finishing,
         destination,
     }
 }

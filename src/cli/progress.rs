@@ -36,6 +36,8 @@ pub struct JobOutcome {
     pub error: Option<String>,
     pub stats: Option<Stats>,
     pub elapsed: Duration,
+    /// The part of `elapsed` after the last block: final sync, SHA-256 check, rename.
+    pub finishing: Duration,
     /// Where the data went (file path or `-`), when it was delivered.
     pub destination: Option<String>,
 }
@@ -339,11 +341,17 @@ impl Reporter {
         let bytes = outcome.stats.as_ref().map_or(0, |s| s.bytes_received);
         let rate = format_rate(rate_of(bytes, outcome.elapsed));
         let time = format!("{:.1}s", outcome.elapsed.as_secs_f64());
-        let counters = outcome
+        let mut counters = outcome
             .stats
             .as_ref()
             .map(|s| self.stats_summary(s))
             .unwrap_or_default();
+        if self.verbose > 0 && outcome.error.is_none() {
+            counters.push_str(&format!(
+                ", {:.2}s of it after the last block (sync, check, rename)",
+                outcome.finishing.as_secs_f64()
+            ));
+        }
         let destination = outcome
             .destination
             .as_ref()
@@ -401,6 +409,7 @@ impl Reporter {
                     "error": outcome.error,
                     "destination": outcome.destination,
                     "elapsed_ms": outcome.elapsed.as_millis() as u64,
+                    "finish_ms": outcome.finishing.as_millis() as u64,
                     "statistics": outcome.stats.as_ref().map(stats_json),
                 }),
             );

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use super::coalesce::{Coalescer, coalesce_limit};
 use super::partial::PartialFile;
 use super::stream::InOrder;
+use super::writeback::{WRITEBACK_WINDOW, Writeback};
 use super::{
     CANCEL_GRACE, DownloadError, DownloadEvent, DownloadOptions, Outcome, Output, Saved, Sink,
 };
@@ -122,6 +123,7 @@ impl Download {
                 })?,
                 path: partial.path().to_path_buf(),
                 failed: false,
+                writeback: Writeback::new(WRITEBACK_WINDOW),
             }),
             Sink::Stream(_) => None,
         };
@@ -216,6 +218,7 @@ struct DirectFile {
     path: PathBuf,
     /// After the first failure, runs are released unwritten while the session is aborted.
     failed: bool,
+    writeback: Writeback,
 }
 
 /// The data path on the session's thread: joins delivered blocks into runs and writes them
@@ -256,16 +259,21 @@ impl DataPath {
             return;
         };
         if !file.failed {
-            if let Err(error) = write_all_at(&file.file, &bytes, offset) {
-                let path = file.path.clone();
-                self.fail(
-                    handle,
-                    DownloadError::Write {
-                        path,
-                        offset,
-                        error,
-                    },
-                );
+            match write_all_at(&file.file, &bytes, offset) {
+                Ok(()) => file
+                    .writeback
+                    .written(&file.file, offset, bytes.len() as u64),
+                Err(error) => {
+                    let path = file.path.clone();
+                    self.fail(
+                        handle,
+                        DownloadError::Write {
+                            path,
+                            offset,
+                            error,
+                        },
+                    );
+                }
             }
         }
         let released = handle.complete_receive(offset, bytes.len() as u64);
@@ -354,6 +362,7 @@ impl<F: FnMut(DownloadEvent<'_>) + Send + 'static> Writer<F> {
         let mut sink = sink;
         let handle = session.handle();
         let mut output_error = None;
+        let mut transport_ended = None;
         let (result, stats, started) = loop {
             let deadline = shared
                 .cancel_at
@@ -384,6 +393,7 @@ impl<F: FnMut(DownloadEvent<'_>) + Send + 'static> Writer<F> {
                     output_error.get_or_insert(*e);
                 }
                 Ok(ToWriter::Done(done)) => {
+                    transport_ended = Some(Instant::now());
                     let Done {
                         result,
                         last_stats,
@@ -415,6 +425,7 @@ impl<F: FnMut(DownloadEvent<'_>) + Send + 'static> Writer<F> {
             result,
             stats,
             elapsed: started.map(|s| s.elapsed()).unwrap_or_default(),
+            finishing: transport_ended.map(|t| t.elapsed()).unwrap_or_default(),
             kept_partial,
         });
         drop(guard);
@@ -450,6 +461,7 @@ impl<F: FnMut(DownloadEvent<'_>)> Drop for PublishOnPanic<F> {
             result: Err(DownloadError::WriterStopped),
             stats: None,
             elapsed: Duration::ZERO,
+            finishing: Duration::ZERO,
             kept_partial: None,
         });
         publish(&self.shared, &self.reporter, outcome);

@@ -31,6 +31,7 @@ mod error;
 mod name;
 mod partial;
 mod stream;
+mod writeback;
 
 pub use engine::Download;
 pub use error::{DownloadError, hex};
@@ -154,6 +155,10 @@ pub struct Outcome {
     pub stats: Option<Stats>,
     /// From the session's start (the initiation reply) to the end.
     pub elapsed: Duration,
+    /// From the transport's end (the last block in) to the end of the download: the final
+    /// sync, the SHA-256 read-back when one was asked for, and the rename. Zero when the
+    /// transport never ended (a failure or cancel before it).
+    pub finishing: Duration,
     /// Where the partial data was kept, with [`DownloadOptions::keep_partial`].
     pub kept_partial: Option<PathBuf>,
 }

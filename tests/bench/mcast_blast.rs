@@ -2,13 +2,20 @@
 //! fixed-size datagrams at a group as fast as the kernel takes them, the other counts bytes.
 //! No protocol, no disk, no checksum: what the host can move at that datagram size.
 //!
-//!   mcast_blast recv GROUP:PORT IFADDR [gro]     prints `bytes seconds receives` when the
-//!                                                sender's end marker arrives (or 2 s idle)
+//!   mcast_blast recv GROUP:PORT IFADDR [gro] [write=PATH:DATAGRAM]
+//!                       prints `bytes seconds receives` when the sender's end marker arrives
+//!                       (or 2 s idle)
 //!   mcast_blast send GROUP:PORT IFADDR SIZE BYTES [gso]
 //!
 //! `gso` hands the kernel runs of datagrams per call (Linux UDP_SEGMENT) and `gro` takes them
 //! back as runs (UDP_GRO): the same datagrams on the wire, far fewer trips through the stack.
 //! wdsmc's server and client do this, so the benchmark reports both ceilings.
+//!
+//! `write=PATH:DATAGRAM` makes the receiver do the part of a download that is not protocol:
+//! each DATAGRAM-sized datagram loses wdsmc's 57 header bytes, the rest is copied into 1 MiB
+//! runs written to PATH (wdsmc's run size with its default cache), and the file
+//! is synced at the end. `bytes` then counts the bytes written and `seconds` runs from the
+//! first datagram to the end of the sync.
 //!
 //! Only for the benchmark's throwaway network namespace (the script passes 127.0.0.1 / lo).
 
@@ -29,9 +36,19 @@ fn main() -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["recv", group, iface, rest @ ..] if matches!(rest, [] | ["gro"]) => {
-            parse(group, iface).and_then(|(g, i)| receive(g, i, !rest.is_empty()))
-        }
+        ["recv", group, iface, rest @ ..] if rest.len() <= 2 => parse(group, iface)
+            .and_then(|(g, i)| {
+                let mut gro = false;
+                let mut writer = None;
+                for option in rest {
+                    match option.strip_prefix("write=") {
+                        _ if *option == "gro" => gro = true,
+                        Some(spec) => writer = Some(RunWriter::open(spec)?),
+                        None => return Err(format!("unknown receive option {option:?}")),
+                    }
+                }
+                receive(g, i, gro, writer)
+            }),
         ["send", group, iface, size, total, rest @ ..] if matches!(rest, [] | ["gso"]) => {
             parse(group, iface).and_then(|(g, i)| {
             let size = size
@@ -44,7 +61,7 @@ fn main() -> ExitCode {
             })
         }
         _ => Err(
-            "usage: mcast_blast recv GROUP:PORT IFADDR [gro] | send GROUP:PORT IFADDR SIZE BYTES [gso]"
+            "usage: mcast_blast recv GROUP:PORT IFADDR [gro] [write=PATH:DATAGRAM] | send GROUP:PORT IFADDR SIZE BYTES [gso]"
                 .into(),
         ),
     };
@@ -67,7 +84,81 @@ fn parse(group: &str, iface: &str) -> Result<(SocketAddrV4, Ipv4Addr), String> {
     Ok((group, iface))
 }
 
-fn receive(group: SocketAddrV4, iface: Ipv4Addr, gro: bool) -> Result<(), String> {
+/// Bytes of a wdsmc DATA datagram that are not the block: MS-WDSMT security and session
+/// headers (44) and the MS-WDSMA DATA header (13).
+const WDSMC_DATA_OVERHEAD: usize = 57;
+/// wdsmc's write size with its default 32 MiB cache (a cache-eighth, at most 1 MiB).
+const RUN_BYTES: usize = 1 << 20;
+
+/// The receiver's file side: datagram payloads copied into runs, runs written in order.
+struct RunWriter {
+    file: std::fs::File,
+    datagram: usize,
+    run: Vec<u8>,
+    offset: u64,
+}
+
+impl RunWriter {
+    fn open(spec: &str) -> Result<RunWriter, String> {
+        let (path, datagram) = spec
+            .rsplit_once(':')
+            .ok_or_else(|| format!("write={spec}: expected PATH:DATAGRAM"))?;
+        let datagram: usize = datagram
+            .parse()
+            .map_err(|e| format!("bad DATAGRAM {datagram:?}: {e}"))?;
+        if datagram <= WDSMC_DATA_OVERHEAD {
+            return Err(format!("DATAGRAM {datagram} leaves no payload"));
+        }
+        let file = std::fs::File::create_new(path).map_err(|e| format!("create {path}: {e}"))?;
+        Ok(RunWriter {
+            file,
+            datagram,
+            run: Vec::with_capacity(RUN_BYTES),
+            offset: 0,
+        })
+    }
+
+    /// Takes one receive (a GRO run of equal datagrams, perhaps with a short last one).
+    fn take(&mut self, bytes: &[u8]) -> Result<u64, String> {
+        let mut written = 0;
+        for datagram in bytes.chunks(self.datagram) {
+            // A short tail is an end marker GRO appended, never a block.
+            if datagram.len() != self.datagram {
+                continue;
+            }
+            let payload = &datagram[WDSMC_DATA_OVERHEAD..];
+            if self.run.len() + payload.len() > RUN_BYTES {
+                self.flush()?;
+            }
+            self.run.extend_from_slice(payload);
+            written += payload.len() as u64;
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> Result<(), String> {
+        use std::io::Write;
+        // In order, so a plain write lands where wdsmc's positional one would.
+        self.file
+            .write_all(&self.run)
+            .map_err(|e| format!("write at {}: {e}", self.offset))?;
+        self.offset += self.run.len() as u64;
+        self.run.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), String> {
+        self.flush()?;
+        self.file.sync_all().map_err(|e| format!("sync: {e}"))
+    }
+}
+
+fn receive(
+    group: SocketAddrV4,
+    iface: Ipv4Addr,
+    gro: bool,
+    mut writer: Option<RunWriter>,
+) -> Result<(), String> {
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
         .map_err(|e| format!("socket: {e}"))?;
     socket.set_reuse_address(true).map_err(|e| e.to_string())?;
@@ -96,12 +187,19 @@ fn receive(group: SocketAddrV4, iface: Ipv4Addr, gro: bool) -> Result<(), String
             Ok(n) => {
                 last = Instant::now();
                 first.get_or_insert(last);
-                bytes += n as u64;
+                bytes += match &mut writer {
+                    Some(writer) => writer.take(&buf[..n])?,
+                    None => n as u64,
+                };
                 datagrams += 1;
             }
             Err(_) if first.is_some() => break,
             Err(_) => {}
         }
+    }
+    if let Some(writer) = writer {
+        writer.finish()?;
+        last = Instant::now();
     }
     let seconds = first.map_or(0.0, |f| last.duration_since(f).as_secs_f64());
     println!("{bytes} {seconds:.6} {datagrams}");
