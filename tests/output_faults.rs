@@ -151,6 +151,13 @@ fn full_tmpfs_exits_3_with_nothing_under_the_final_name() {
         return;
     };
     assert_output_error(&output, &out);
+    // The space is reserved when the session starts, so the error says so before any data
+    // (and how much room there was).
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no room for 3000000 bytes") && stderr.contains("bytes free"),
+        "{stderr}"
+    );
     // The mount was private: our view of the folder is empty, and so was the namespace's.
     assert!(std::fs::read_dir(&mount).unwrap().next().is_none());
 }

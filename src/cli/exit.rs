@@ -134,6 +134,7 @@ impl ExitCode {
             | DownloadError::CreateFolder { .. }
             | DownloadError::CreatePartial { .. }
             | DownloadError::Size { .. }
+            | DownloadError::NoSpace { .. }
             | DownloadError::Write { .. }
             | DownloadError::StreamWrite { .. }
             | DownloadError::Spill { .. }

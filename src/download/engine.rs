@@ -8,7 +8,7 @@
 //! Stream outputs go through the writer thread, which puts blocks in order.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
@@ -23,7 +23,7 @@ use super::writeback::{WRITEBACK_WINDOW, Writeback};
 use super::{
     CANCEL_GRACE, DownloadError, DownloadEvent, DownloadOptions, Outcome, Output, Saved, Sink,
 };
-use crate::sys::file::write_all_at;
+use crate::sys::file::{free_space, preallocate, write_all_at};
 use crate::transport::{Event, Request, Session, SessionHandle, Stats, Status, TransportError};
 
 /// How often the writer thread looks at a pending cancel while no message arrives.
@@ -233,9 +233,20 @@ impl DataPath {
     fn start(&mut self, handle: &SessionHandle, size: u64) {
         let _ = self.to_writer.send(ToWriter::Started { size });
         if let Some(file) = &mut self.direct {
-            if let Err(error) = file.file.set_len(size) {
+            let sized = file
+                .file
+                .set_len(size)
+                .and_then(|()| preallocate(&file.file, size));
+            if let Err(error) = sized {
                 let path = file.path.clone();
-                self.fail(handle, DownloadError::Size { path, size, error });
+                let error = if error.kind() == io::ErrorKind::StorageFull {
+                    let free = free_space(&file.file);
+                    let folder = path.parent().map(PathBuf::from).unwrap_or(path);
+                    DownloadError::NoSpace { folder, size, free }
+                } else {
+                    DownloadError::Size { path, size, error }
+                };
+                self.fail(handle, error);
             }
         }
     }

@@ -31,6 +31,16 @@ pub enum DownloadError {
         size: u64,
         error: io::Error,
     },
+    #[error(
+        "no room for {size} bytes in {}{}; free some space or choose another output folder",
+        .folder.display(),
+        .free.map(|f| format!(" ({f} bytes free)")).unwrap_or_default()
+    )]
+    NoSpace {
+        folder: PathBuf,
+        size: u64,
+        free: Option<u64>,
+    },
     #[error("cannot write {} at offset {offset}: {error}", .path.display())]
     Write {
         path: PathBuf,

@@ -113,3 +113,56 @@ pub fn start_writeback(_file: &File, _offset: u64, _len: u64) -> io::Result<()> 
 pub fn wait_writeback(_file: &File, _offset: u64, _len: u64) -> io::Result<()> {
     Ok(())
 }
+
+/// Reserves `len` bytes of space for `file` (Linux `fallocate`), so a full filesystem shows
+/// before any data arrives and writes land in space already allocated. `Ok(false)` where the
+/// filesystem or platform has no such call: the file then fills as it is written.
+#[cfg(target_os = "linux")]
+pub fn preallocate(file: &File, len: u64) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let Ok(len) = len.try_into() else {
+        return Err(io::Error::from(io::ErrorKind::FileTooLarge));
+    };
+    if len == 0 {
+        return Ok(true);
+    }
+    loop {
+        // SAFETY: the descriptor is open for as long as `file` is borrowed; mode 0 only
+        // allocates blocks.
+        let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let error = io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EINTR) => {}
+            Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => return Ok(false),
+            _ => return Err(error),
+        }
+    }
+}
+
+/// Windows reserves the space when the file is sized; elsewhere the file fills as written.
+#[cfg(not(target_os = "linux"))]
+pub fn preallocate(_file: &File, _len: u64) -> io::Result<bool> {
+    Ok(false)
+}
+
+/// Bytes an unprivileged writer may still use on `file`'s filesystem, where the system says.
+#[cfg(unix)]
+pub fn free_space(file: &File) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero statvfs is a valid value for the call to fill in.
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is open and `stats` is a live statvfs.
+    if unsafe { libc::fstatvfs(file.as_raw_fd(), &raw mut stats) } != 0 {
+        return None;
+    }
+    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+    Some((stats.f_bavail as u64).saturating_mul(stats.f_frsize as u64))
+}
+
+#[cfg(not(unix))]
+pub fn free_space(_file: &File) -> Option<u64> {
+    None
+}
