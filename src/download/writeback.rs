@@ -2,8 +2,7 @@
 //! once more than [`WRITEBACK_WINDOW`] bytes are on their way the oldest run is waited for.
 //! Dirty pages stay bounded, so the final sync has only the last window left to write (the
 //! time from the last block to a finished download stays short), and a disk slower than the
-//! network slows the receive loop, which the master's ACKs pass on to the server, instead of
-//! piling the whole object up in memory first.
+//! network holds the receive loop back instead of piling the object up in memory first.
 
 use std::collections::VecDeque;
 use std::fs::File;
