@@ -8,6 +8,7 @@
 //!   [`Accounts::load`].
 
 mod crypto;
+pub mod kerberos;
 pub mod ntlm;
 pub mod spnego;
 #[cfg(test)]
