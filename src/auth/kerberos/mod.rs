@@ -4,4 +4,36 @@
 //! DCE style of MS-KILE 3.4.5.1 with the wrap tokens MS-KILE 3.4.5.4.1 describes for
 //! DCE/RPC, keytab reading and credential cache reading and writing.
 
+pub mod asn1;
 pub mod crypto;
+pub mod messages;
+
+use messages::error_code;
+
+/// A Kerberos failure. Never carries keys, passwords or tickets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KrbError {
+    #[error("malformed Kerberos message: {0}")]
+    Malformed(&'static str),
+    #[error(transparent)]
+    Crypto(#[from] crypto::CryptoError),
+    /// A KRB-ERROR from the KDC or the acceptor.
+    #[error("{} (Kerberos error {code}){}", error_code::describe(*code), text.as_deref().map(|t| format!(": {t}")).unwrap_or_default())]
+    Refused { code: i32, text: Option<String> },
+    /// The exchange went somewhere it must not (wrong nonce, names, times...).
+    #[error("{0}")]
+    Protocol(&'static str),
+}
+
+impl KrbError {
+    /// The KRB-ERROR code, if this is one.
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            KrbError::Refused { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+pub mod gss;
+pub mod kdc;
+pub mod keytab;
