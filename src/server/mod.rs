@@ -87,6 +87,17 @@ pub struct RpcConfig {
     pub allow_anonymous: bool,
     /// Size of the RSA key made at start when the server signs.
     pub sign_key_bits: usize,
+    /// Kerberos logins (raw and inside SPNEGO) with these keys, beside NTLM.
+    pub kerberos: Option<KerberosAcceptorConfig>,
+}
+
+/// Keys of the server's service principal, for Kerberos logins.
+#[derive(Debug, Clone)]
+pub struct KerberosAcceptorConfig {
+    pub keytab: Arc<crate::auth::kerberos::keytab::Keytab>,
+    /// The principal tickets must be for (`host/name[@REALM]`); `None` takes any key of the
+    /// keytab.
+    pub spn: Option<String>,
 }
 
 impl RpcConfig {
@@ -101,6 +112,7 @@ impl RpcConfig {
             require_auth: false,
             allow_anonymous: false,
             sign_key_bits: 2048,
+            kerberos: None,
         }
     }
 }
@@ -213,6 +225,19 @@ impl Server {
                 accounts: Arc::clone(&rpc.accounts),
                 modes: rpc.modes,
                 allow_anonymous: rpc.allow_anonymous,
+                kerberos: rpc.kerberos.as_ref().map(|k| {
+                    Arc::new(crate::auth::kerberos::gss::AcceptorConfig {
+                        keytab: Arc::clone(&k.keytab),
+                        spn: k.spn.as_deref().map(|s| {
+                            let (name, realm) = crate::auth::kerberos::parse_principal(
+                                s,
+                                crate::auth::kerberos::messages::NT_SRV_INST,
+                            );
+                            (name, realm)
+                        }),
+                        replay: Arc::new(crate::auth::kerberos::gss::ReplayCache::new()),
+                    })
+                }),
             };
             let listener = RpcListener::new(
                 listener,
@@ -225,7 +250,12 @@ impl Server {
                 "listening",
                 None,
                 &format!(
-                    "RPC listener on {bound} (WdsRpcInterface, NTLM and SPNEGO at packet privacy), security {}/{}{}",
+                    "RPC listener on {bound} (WdsRpcInterface, {} at packet privacy), security {}/{}{}",
+                    match (&rpc.kerberos, rpc.accounts.is_empty() && !rpc.allow_anonymous) {
+                        (Some(k), true) => format!("Kerberos as {} (raw and SPNEGO)", k.spn.as_deref().unwrap_or("any keytab principal")),
+                        (Some(k), false) => format!("Kerberos as {} (raw and SPNEGO), NTLM and SPNEGO", k.spn.as_deref().unwrap_or("any keytab principal")),
+                        (None, _) => "NTLM and SPNEGO".to_string(),
+                    },
                     rpc.modes.server.name(),
                     rpc.modes.client.name(),
                     if rpc.require_auth { "; UDP initiation refused" } else { "" }

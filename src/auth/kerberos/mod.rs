@@ -5,6 +5,7 @@
 //! DCE/RPC, keytab reading and credential cache reading and writing.
 
 pub mod asn1;
+pub mod ccache;
 pub mod crypto;
 pub mod messages;
 
@@ -37,3 +38,13 @@ impl KrbError {
 pub mod gss;
 pub mod kdc;
 pub mod keytab;
+
+/// A principal written `a/b@REALM` (the realm optional).
+pub fn parse_principal(text: &str, name_type: i32) -> (messages::PrincipalName, Option<String>) {
+    let (name, realm) = match text.rsplit_once('@') {
+        Some((n, r)) if !r.is_empty() => (n, Some(r.to_string())),
+        _ => (text, None),
+    };
+    let components: Vec<&str> = name.split('/').collect();
+    (messages::PrincipalName::new(name_type, &components), realm)
+}
