@@ -79,7 +79,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__apply)
-            opts="-q -v -h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --content --object --index --to --image-cache --keep-image --timeout --progress --quiet --verbose --sha256 --trace --cache-size --help --version"
+            opts="-q -v -h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --kdc --spn --rpc-port --endpoint-mapper --initiation --pre-os --content --object --index --to --image-cache --keep-image --timeout --progress --quiet --verbose --sha256 --trace --cache-size --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -115,6 +115,14 @@ _wdsmc() {
                     ;;
                 --auth)
                     COMPREPLY=($(compgen -W "negotiate ntlm kerberos anonymous" -- "${cur}"))
+                    return 0
+                    ;;
+                --kdc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spn)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --rpc-port)
@@ -213,7 +221,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__get)
-            opts="-o -q -v -h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --content --object --output --keep-partial --force --timeout --progress --quiet --verbose --sha256 --trace --cache-size --help --version"
+            opts="-o -q -v -h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --kdc --spn --rpc-port --endpoint-mapper --initiation --pre-os --content --object --output --keep-partial --force --timeout --progress --quiet --verbose --sha256 --trace --cache-size --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -249,6 +257,14 @@ _wdsmc() {
                     ;;
                 --auth)
                     COMPREPLY=($(compgen -W "negotiate ntlm kerberos anonymous" -- "${cur}"))
+                    return 0
+                    ;;
+                --kdc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spn)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --rpc-port)
@@ -415,7 +431,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__info)
-            opts="-h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --content --object --json --help --version"
+            opts="-h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --kdc --spn --rpc-port --endpoint-mapper --initiation --pre-os --content --object --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -453,6 +469,14 @@ _wdsmc() {
                     COMPREPLY=($(compgen -W "negotiate ntlm kerberos anonymous" -- "${cur}"))
                     return 0
                     ;;
+                --kdc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --rpc-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -477,7 +501,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__serve)
-            opts="-h -V --namespace --listen --msi-port --group-range --port-range --block-size --max-rate --auto-disconnect-below --ttl --log-format --session-timeout --accounts --rpc-port --require-auth --security-mode --allow-anonymous --sign-key-bits --help --version"
+            opts="-h -V --namespace --listen --msi-port --group-range --port-range --block-size --max-rate --auto-disconnect-below --ttl --log-format --session-timeout --accounts --keytab --spn --rpc-port --require-auth --security-mode --allow-anonymous --sign-key-bits --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -528,6 +552,14 @@ _wdsmc() {
                     return 0
                     ;;
                 --accounts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keytab)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spn)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
