@@ -40,7 +40,7 @@ enum State {
 }
 
 enum Session {
-    Ntlm(NtlmSession),
+    Ntlm(Box<NtlmSession>),
     Krb(Box<KrbSession>),
 }
 
@@ -182,7 +182,7 @@ impl SpnegoClient {
             session.reset_send_rc4();
             m
         });
-        self.session = Some(Session::Ntlm(session));
+        self.session = Some(Session::Ntlm(Box::new(session)));
         self.state = State::SentAuthenticate { mic_sent };
         Ok(encode_resp(&NegTokenResp {
             neg_state: None,
@@ -265,7 +265,7 @@ impl ClientAuth for SpnegoClient {
 
     fn into_protection(self: Box<Self>) -> Result<Box<dyn Protection>, AuthError> {
         match (self.state, self.session) {
-            (State::Done, Some(Session::Ntlm(s))) => Ok(Box::new(s)),
+            (State::Done, Some(Session::Ntlm(s))) => Ok(s),
             (State::Done, Some(Session::Krb(s))) => Ok(s),
             _ => Err(bad("SPNEGO context is not established")),
         }

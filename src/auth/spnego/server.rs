@@ -29,7 +29,7 @@ enum State {
 }
 
 enum Session {
-    Ntlm(NtlmSession),
+    Ntlm(Box<NtlmSession>),
     Krb(Box<KrbSession>),
 }
 
@@ -185,7 +185,7 @@ impl SpnegoServer {
             session.reset_send_rc4();
             m
         });
-        self.session = Some(Session::Ntlm(session));
+        self.session = Some(Session::Ntlm(Box::new(session)));
         self.state = State::Done;
         Ok(encode_resp(&NegTokenResp {
             neg_state: Some(NegState::AcceptCompleted),
@@ -266,7 +266,7 @@ impl ServerAuth for SpnegoServer {
 
     fn into_protection(self: Box<Self>) -> Result<Box<dyn Protection>, AuthError> {
         match (self.state, self.session) {
-            (State::Done, Some(Session::Ntlm(s))) => Ok(Box::new(s)),
+            (State::Done, Some(Session::Ntlm(s))) => Ok(s),
             (State::Done, Some(Session::Krb(s))) => Ok(s),
             _ => Err(bad("SPNEGO context is not established")),
         }
