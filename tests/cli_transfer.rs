@@ -688,6 +688,7 @@ fn passwords_from_the_environment_work_and_stay_out_of_traces_and_json() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn sigint_during_an_authenticated_download_sends_leave_cancelled() {
     let data = common::content(8 << 20, 15);

@@ -159,6 +159,11 @@ struct Served {
 
 impl Served {
     fn start(n: u16, extra: &[&str]) -> Served {
+        Served::start_with(n, extra, None)
+    }
+
+    /// [`Served::start`] under `faketime -f OFFSET` when `offset` is given.
+    fn start_with(n: u16, extra: &[&str], offset: Option<&str>) -> Served {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("content");
         std::fs::create_dir(&dir).unwrap();
@@ -187,7 +192,15 @@ impl Served {
             "1",
         ];
         args.extend_from_slice(extra);
-        let child = Command::new(BIN)
+        let mut command = match offset {
+            Some(offset) => {
+                let mut c = Command::new("faketime");
+                c.args(["-f", offset, BIN]);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let child = command
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -251,6 +264,11 @@ impl Got {
 
 /// `wdsmc get -v` from `served`, with the given extra options and environment.
 fn get(served: &Served, extra: &[&str], env: &[(&str, &str)]) -> Got {
+    get_with(served, extra, env, None)
+}
+
+/// [`get`], run by `faketime -f OFFSET` when `offset` is given (a clock off by that much).
+fn get_with(served: &Served, extra: &[&str], env: &[(&str, &str)], offset: Option<&str>) -> Got {
     let out = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
     let stderr_path = logs.path().join("stderr");
@@ -280,7 +298,14 @@ fn get(served: &Served, extra: &[&str], env: &[(&str, &str)]) -> Got {
         "-v",
     ];
     args.extend_from_slice(extra);
-    let mut command = Command::new(BIN);
+    let mut command = match offset {
+        Some(offset) => {
+            let mut c = Command::new("faketime");
+            c.args(["-f", offset, BIN]);
+            c
+        }
+        None => Command::new(BIN),
+    };
     command
         .args(&args)
         .env_remove("WDSMC_PASSWORD")
@@ -542,6 +567,59 @@ fn an_ip_address_server_needs_an_spn_for_kerberos() {
         &[("WDSMC_PASSWORD", ALICE_PW)],
     );
     assert_failed(&got, 2, "--spn");
+}
+
+#[test]
+fn clock_skew_against_the_kdc_has_its_own_message() {
+    if !Command::new("faketime")
+        .args(["-f", "+0", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("SKIP: faketime not found (Debian: apt-get install faketime)");
+        return;
+    }
+    let Some(kdc) = Kdc::start(7) else { return };
+    let served = Served::start(7, &strs(&keytab_args(&kdc)));
+    // This machine an hour ahead of the KDC: the KDC refuses the encrypted timestamp.
+    for auth in ["kerberos", "negotiate"] {
+        let got = get_with(
+            &served,
+            &[
+                "--auth",
+                auth,
+                "--user",
+                ALICE,
+                "--kdc",
+                kdc.kdc(),
+                "--spn",
+                SPN,
+            ],
+            &[("WDSMC_PASSWORD", ALICE_PW)],
+            Some("+1h"),
+        );
+        assert_failed(&got, 9, "Kerberos clock skew");
+    }
+    // The server's clock an hour ahead: it refuses the authenticator at bind and says why.
+    drop(served);
+    let served = Served::start_with(8, &strs(&keytab_args(&kdc)), Some("+1h"));
+    let got = get(
+        &served,
+        &[
+            "--auth",
+            "kerberos",
+            "--user",
+            ALICE,
+            "--kdc",
+            kdc.kdc(),
+            "--spn",
+            SPN,
+        ],
+        &[("WDSMC_PASSWORD", ALICE_PW)],
+    );
+    assert_failed(&got, 9, "rejected the credentials at bind");
+    let log = served.log_text();
+    assert!(log.contains("clock skew"), "{log}");
 }
 
 // --- impacket → wdsmc serve --------------------------------------------------------------------

@@ -423,4 +423,31 @@ mod tests {
         );
         assert_eq!(resolve_kdc("[::1]:750"), vec!["[::1]:750".parse().unwrap()]);
     }
+
+    #[test]
+    fn refusals_map_to_messages_and_fallbacks() {
+        let refused = |code| KrbError::Refused { code, text: None };
+        let skew = kdc_failure(refused(error_code::KRB_AP_ERR_SKEW), "R", "x");
+        assert!(skew.to_string().contains("Kerberos clock skew"), "{skew}");
+        assert!(!kerberos_unavailable(&skew));
+        let wrong = kdc_failure(
+            refused(error_code::KDC_ERR_PREAUTH_FAILED),
+            "R",
+            "the login of a@R",
+        );
+        assert!(wrong.to_string().contains("wrong password"), "{wrong}");
+        assert!(!kerberos_unavailable(&wrong));
+        let unknown = kdc_failure(refused(error_code::KDC_ERR_S_PRINCIPAL_UNKNOWN), "R", "x");
+        assert!(kerberos_unavailable(&unknown));
+        let down = TransportError::from(NetworkError::KdcUnreachable {
+            realm: "R".into(),
+            tried: "kdc".into(),
+            error: "refused".into(),
+        });
+        assert!(kerberos_unavailable(&down));
+        let no_spn = TransportError::from(KerberosFailure::NoSpn {
+            server: "1.2.3.4".into(),
+        });
+        assert!(kerberos_unavailable(&no_spn));
+    }
 }

@@ -870,13 +870,14 @@ impl KerberosAcceptor {
                 subkey: Some(acceptor_subkey.clone()),
                 seq_number: Some(self.our_seq),
             };
+            let plain = Zeroizing::new(part.encode());
             let rep = encode_ap_rep(&EncryptedData {
                 etype: ticket.key.etype().number(),
                 kvno: None,
                 cipher: crypto::encrypt_random(
                     &ticket.key,
                     usage::AP_REP_ENC_PART,
-                    &part.encode(),
+                    &plain,
                     &mut *self.rng,
                 ),
             });
