@@ -451,6 +451,22 @@ fn negotiate_picks_kerberos_when_the_kdc_is_up_and_ntlm_when_it_is_down() {
     );
     assert!(served.log_text().contains("WDSMC.TEST\\alice from"));
 
+    // A server without a keytab answers the Kerberos offer with NTLM: the NTLM legs follow,
+    // with both mechListMICs (the downgrade check).
+    let ntlm_only = Served::start(9, &["--accounts", accounts.to_str().unwrap()]);
+    let got = get(
+        &ntlm_only,
+        &["--user", user, "--kdc", kdc.kdc(), "--spn", SPN],
+        &[("WDSMC_PASSWORD", ALICE_PW)],
+    );
+    assert_downloaded(&got, &ntlm_only);
+    assert!(
+        got.stderr.contains("logging in with Kerberos (SPNEGO)"),
+        "{}",
+        got.stderr
+    );
+    assert!(ntlm_only.log_text().contains("WDSMC.TEST\\alice from"));
+
     // Kerberos alone with that KDC: exit 4, the KDC named.
     let got = get(
         &served,

@@ -290,8 +290,9 @@ pub enum Event<'a> {
         peer: SocketAddr,
         datagram: Datagram<'a>,
     },
-    /// The security provider the RPC login uses, e.g. "Kerberos (SPNEGO)", and, when
-    /// Negotiate could not use Kerberos, why (it then uses NTLM).
+    /// The security provider the RPC login starts with, e.g. "Kerberos (SPNEGO)" (a server
+    /// may still answer a SPNEGO Kerberos offer with NTLM), and, when Negotiate could not get
+    /// a Kerberos ticket, why (it then offers NTLM alone).
     Login {
         mechanism: &'a str,
         kerberos_unavailable: Option<&'a str>,
