@@ -56,6 +56,11 @@ struct Kdc {
 impl Kdc {
     /// `None` (after printing SKIP) when the MIT tools are missing.
     fn start(n: u16) -> Option<Kdc> {
+        Kdc::start_with(n, &[])
+    }
+
+    /// [`Kdc::start`] with more `kdc.sh start` arguments (`udp`: no TCP listener).
+    fn start_with(n: u16, extra: &[&str]) -> Option<Kdc> {
         let parent = tempfile::tempdir().unwrap();
         let dir = parent.path().join("realm");
         let port = (38800 + n).to_string();
@@ -63,6 +68,7 @@ impl Kdc {
         let out = Command::new("bash")
             .arg(format!("{PEERS}/kdc.sh"))
             .args(["start", dir.to_str().unwrap(), &port])
+            .args(extra)
             .stdin(Stdio::null())
             .output()
             .expect("running kdc.sh");
@@ -571,6 +577,18 @@ fn expired_and_wrong_tickets_exit_9() {
         &pw_env,
     );
     assert_failed(&got, 9, "server not found in the Kerberos database");
+}
+
+#[test]
+fn a_kdc_without_tcp_is_reached_over_udp() {
+    let Some(kdc) = Kdc::start_with(4, &["udp"]) else { return };
+    let served = Served::start(10, &strs(&keytab_args(&kdc)));
+    let got = get(
+        &served,
+        &["--auth", "kerberos", "--user", ALICE, "--kdc", kdc.kdc(), "--spn", SPN],
+        &[("WDSMC_PASSWORD", ALICE_PW)],
+    );
+    assert_downloaded(&got, &served);
 }
 
 #[test]

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A throwaway MIT Kerberos realm on loopback, for the Kerberos tests.
 #
-#   kdc.sh start DIR PORT   make realm WDSMC.TEST in DIR (which must not exist or be empty),
-#                           start krb5kdc on 127.0.0.1:PORT (UDP and TCP), wait until it
-#                           answers, print KEY=VALUE lines (see below) and return
+#   kdc.sh start DIR PORT [udp]
+#                           make realm WDSMC.TEST in DIR (which must not exist or be empty),
+#                           start krb5kdc on 127.0.0.1:PORT (UDP and TCP; UDP only with
+#                           `udp`), wait until it answers, print KEY=VALUE lines (see below)
+#                           and return
 #   kdc.sh stop DIR         stop that KDC and remove DIR
 #
 # Everything lives in DIR: krb5.conf (KRB5_CONFIG), kdc.conf (KRB5_KDC_PROFILE), the
@@ -43,7 +45,9 @@ fi
 	echo "kdc.sh: unknown command $cmd" >&2
 	exit 2
 }
-port=${3:?kdc.sh start DIR PORT}
+port=${3:?kdc.sh start DIR PORT [udp]}
+tcp_listen="127.0.0.1:$port [::1]:$port"
+[[ ${4:-} == udp ]] && tcp_listen='""'
 for tool in krb5kdc kdb5_util kadmin.local; do
 	command -v "$tool" >/dev/null 2>&1 || [[ -x /usr/sbin/$tool ]] || {
 		echo "SKIP: $tool not found (Debian: apt-get install krb5-kdc krb5-admin-server)"
@@ -51,6 +55,8 @@ for tool in krb5kdc kdb5_util kadmin.local; do
 	}
 done
 PATH=$PATH:/usr/sbin
+# Whatever fails shows its log, not just a status.
+trap 'st=$?; cat "$dir/setup.log" "$dir/kdc.log" >&2 2>/dev/null; echo "kdc.sh: failed (status $st) at line $LINENO" >&2' ERR
 t0=$(date +%s%N)
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
@@ -78,7 +84,7 @@ EOF
 cat >"$dir/kdc.conf" <<EOF
 [kdcdefaults]
 	kdc_listen = 127.0.0.1:$port [::1]:$port
-	kdc_tcp_listen = 127.0.0.1:$port [::1]:$port
+	kdc_tcp_listen = $tcp_listen
 [realms]
 	$REALM = {
 		database_name = $dir/principal
@@ -107,10 +113,14 @@ kadmin.local -r "$REALM" -q "ktadd -k $dir/other.keytab host/other.wdsmc.test" >
 # -n: stay in the foreground (so the pid is the KDC's); -P would need a daemon.
 krb5kdc -n -r "$REALM" >>"$dir/kdc.log" 2>&1 &
 echo $! >"$dir/kdc.pid"
-# Ready when the TCP port accepts.
+# Ready when the TCP port accepts, or (UDP only) when the log says the KDC runs.
 ready=0
-for _ in $(seq 100); do
-	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+for _ in $(seq 300); do
+	if [[ $tcp_listen != '""' ]] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		ready=1
+		break
+	fi
+	if [[ $tcp_listen == '""' ]] && grep -q 'commencing operation' "$dir/kdc.log" 2>/dev/null; then
 		ready=1
 		break
 	fi
