@@ -581,11 +581,22 @@ fn expired_and_wrong_tickets_exit_9() {
 
 #[test]
 fn a_kdc_without_tcp_is_reached_over_udp() {
-    let Some(kdc) = Kdc::start_with(4, &["udp"]) else { return };
+    let Some(kdc) = Kdc::start_with(4, &["udp"]) else {
+        return;
+    };
     let served = Served::start(10, &strs(&keytab_args(&kdc)));
     let got = get(
         &served,
-        &["--auth", "kerberos", "--user", ALICE, "--kdc", kdc.kdc(), "--spn", SPN],
+        &[
+            "--auth",
+            "kerberos",
+            "--user",
+            ALICE,
+            "--kdc",
+            kdc.kdc(),
+            "--spn",
+            SPN,
+        ],
         &[("WDSMC_PASSWORD", ALICE_PW)],
     );
     assert_downloaded(&got, &served);
