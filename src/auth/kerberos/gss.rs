@@ -759,7 +759,10 @@ impl KerberosAcceptor {
     fn ticket_part(&self, req: &ApReq) -> Result<EncTicketPart, KrbError> {
         let t = &req.ticket;
         if let Some((name, realm)) = &self.config.spn
-            && (!t.sname.same_name(name) || realm.as_ref().is_some_and(|r| *r != t.realm))
+            && (!t.sname.same_service(name)
+                || realm
+                    .as_ref()
+                    .is_some_and(|r| !r.eq_ignore_ascii_case(&t.realm)))
         {
             return Err(KrbError::Refused {
                 code: 35, // KRB_AP_ERR_NOT_US

@@ -163,8 +163,8 @@ impl Keytab {
         Ok(keytab)
     }
 
-    /// The key for a ticket: same principal and realm and etype; the kvno if the ticket
-    /// names one, else the highest.
+    /// The key for a ticket: same principal and realm (ignoring case, as Active Directory
+    /// does) and etype; the kvno if the ticket names one, else the highest.
     pub fn find(
         &self,
         principal: &PrincipalName,
@@ -175,8 +175,8 @@ impl Keytab {
         self.entries
             .iter()
             .filter(|e| {
-                e.principal.same_name(principal)
-                    && e.realm == realm
+                e.principal.same_service(principal)
+                    && e.realm.eq_ignore_ascii_case(realm)
                     && e.key.etype().number() == etype
                     && kvno.is_none_or(|k| k == e.kvno)
             })
@@ -186,9 +186,10 @@ impl Keytab {
 
     /// Whether any key is for `principal` (in `realm`, when given).
     pub fn has(&self, principal: &PrincipalName, realm: Option<&str>) -> bool {
-        self.entries
-            .iter()
-            .any(|e| e.principal.same_name(principal) && realm.is_none_or(|r| r == e.realm))
+        self.entries.iter().any(|e| {
+            e.principal.same_service(principal)
+                && realm.is_none_or(|r| r.eq_ignore_ascii_case(&e.realm))
+        })
     }
 
     /// Encodes a version 2 keytab (tests write their own).
@@ -277,6 +278,10 @@ mod tests {
         );
         assert!(back.find(&host, "EXAMPLE.TEST", 17, None).is_none());
         assert!(back.find(&host, "OTHER.TEST", 18, None).is_none());
+        // Service principals compare as Active Directory compares them, ignoring case.
+        let upper = PrincipalName::new(2, &["HOST", "WDS.Example.Test"]);
+        assert!(back.find(&upper, "example.test", 18, None).is_some());
+        assert!(back.has(&upper, Some("Example.Test")));
         assert!(back.has(&host, None));
         assert!(Keytab::parse(&bytes[..bytes.len() - 3], "t").is_err());
         assert!(matches!(

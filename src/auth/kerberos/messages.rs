@@ -183,6 +183,17 @@ impl PrincipalName {
     pub fn same_name(&self, other: &PrincipalName) -> bool {
         self.components == other.components
     }
+
+    /// Same components ignoring ASCII case, as Active Directory compares service
+    /// principal names (`HOST/wds01` is `host/WDS01`).
+    pub fn same_service(&self, other: &PrincipalName) -> bool {
+        self.components.len() == other.components.len()
+            && self
+                .components
+                .iter()
+                .zip(&other.components)
+                .all(|(a, b)| a.eq_ignore_ascii_case(b))
+    }
 }
 
 impl std::fmt::Display for PrincipalName {
