@@ -1,6 +1,6 @@
 //! The WDS RPC listener: MS-WDSMSI `WDSMC_OP_INITIATE` over the WDS Control Protocol
-//! (`WdsRpcMessage`, opnum 0 of WdsRpcInterface) on TCP, authenticated with NTLM or SPNEGO at
-//! packet privacy against an accounts file.
+//! (`WdsRpcMessage`, opnum 0 of WdsRpcInterface) on TCP, authenticated at packet privacy with
+//! NTLM against an accounts file and/or Kerberos against a keytab, raw or inside SPNEGO.
 //!
 //! One thread per connection, at most [`MAX_CONNECTIONS`] at once; each connection has an
 //! idle timeout and the RPC machine bounds its fragments and reassembly, so a bad connection

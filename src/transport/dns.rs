@@ -1,9 +1,12 @@
 //! DNS SRV look-ups (RFC 2782) for locating KDCs (`_kerberos._tcp.REALM`): the query and
 //! answer codec are pure; [`lookup_srv`] asks the first name servers of `/etc/resolv.conf`
-//! over UDP. Windows has no such file: there the look-up finds nothing and the caller falls
-//! back to the realm's own name.
+//! over UDP, or on Windows the system resolver (DnsQuery_W).
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+// On Windows the system resolver does the work; the codec and the UDP exchange serve Unix
+// (and the tests).
+#![cfg_attr(windows, allow(dead_code))]
+
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 /// One SRV record.
@@ -105,33 +108,48 @@ pub fn decode_answer(id: u16, msg: &[u8]) -> Option<Vec<Srv>> {
 }
 
 /// The name servers of `/etc/resolv.conf` (at most three, as the resolver uses).
+#[cfg(not(windows))]
 fn name_servers() -> Vec<SocketAddr> {
     let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("nameserver"))
-        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
         .take(3)
         .map(|ip| SocketAddr::new(ip, 53))
         .collect()
 }
 
-/// Looks up the SRV records of `name`, each server in turn, within `deadline`.
+/// Looks up the SRV records of `name` within `deadline`: from the name servers of
+/// `/etc/resolv.conf`, or on Windows through the system resolver.
 pub fn lookup_srv(name: &str, deadline: Instant) -> Vec<Srv> {
+    #[cfg(windows)]
+    {
+        let _ = deadline;
+        system_srv(name)
+    }
+    #[cfg(not(windows))]
+    {
+        lookup_srv_at(&name_servers(), name, deadline)
+    }
+}
+
+/// Asks each of `servers` in turn over UDP.
+pub fn lookup_srv_at(servers: &[SocketAddr], name: &str, deadline: Instant) -> Vec<Srv> {
     use rand::TryRngCore;
     // An unpredictable id, so a spoofed answer must guess it.
     let id = rand::rngs::OsRng.try_next_u32().unwrap_or(0x5a5a) as u16;
     let Some(query) = encode_query(id, name) else {
         return Vec::new();
     };
-    for server in name_servers() {
+    for &server in servers {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
         }
         let bind: SocketAddr = if server.is_ipv4() {
-            "0.0.0.0:0".parse().expect("address")
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
         } else {
-            "[::]:0".parse().expect("address")
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
         let Ok(socket) = UdpSocket::bind(bind) else {
             continue;
@@ -148,6 +166,75 @@ pub fn lookup_srv(name: &str, deadline: Instant) -> Vec<Srv> {
         }
     }
     Vec::new()
+}
+
+/// DnsQuery_W for the SRV records of `name`.
+#[cfg(windows)]
+fn system_srv(name: &str) -> Vec<Srv> {
+    use windows_sys::Win32::NetworkManagement::Dns::{
+        DNS_QUERY_STANDARD, DNS_RECORDA, DNS_RECORDW, DNS_TYPE_SRV, DnsFree, DnsFreeRecordList,
+        DnsQuery_W,
+    };
+    let wide: Vec<u16> = name.encode_utf16().chain(Some(0)).collect();
+    let mut results: *mut DNS_RECORDA = std::ptr::null_mut();
+    // SAFETY: `wide` is NUL-terminated and outlives the call; on success `results` receives
+    // a record list that DnsFree releases below.
+    let status = unsafe {
+        DnsQuery_W(
+            wide.as_ptr(),
+            DNS_TYPE_SRV,
+            DNS_QUERY_STANDARD,
+            std::ptr::null_mut(),
+            &mut results,
+            std::ptr::null_mut(),
+        )
+    };
+    if status != 0 || results.is_null() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut rec = results as *const DNS_RECORDW;
+    while !rec.is_null() {
+        // SAFETY: `rec` points into the list DnsQuery_W returned (wide records, as asked
+        // for with the _W call); it stays valid until DnsFree.
+        let r = unsafe { &*rec };
+        if r.wType == DNS_TYPE_SRV {
+            // SAFETY: for an SRV record the union holds DNS_SRV_DATAW, whose target is a
+            // NUL-terminated wide string.
+            let srv = unsafe { r.Data.SRV };
+            let target = unsafe { wide_string(srv.pNameTarget) };
+            out.push(Srv {
+                priority: srv.wPriority,
+                weight: srv.wWeight,
+                port: srv.wPort,
+                target,
+            });
+        }
+        rec = r.pNext;
+    }
+    // SAFETY: `results` came from DnsQuery_W and is freed once.
+    unsafe { DnsFree(results as *const core::ffi::c_void, DnsFreeRecordList) };
+    out.retain(|s| !s.target.is_empty());
+    out.sort_by_key(|s| (s.priority, std::cmp::Reverse(s.weight)));
+    out
+}
+
+/// A NUL-terminated UTF-16 string.
+///
+/// # Safety
+/// `p` is null or points to a NUL-terminated UTF-16 string.
+#[cfg(windows)]
+unsafe fn wide_string(p: *const u16) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    let mut len = 0;
+    // SAFETY: the caller promises a terminating NUL.
+    while unsafe { *p.add(len) } != 0 && len < 1024 {
+        len += 1;
+    }
+    // SAFETY: `len` units were just read.
+    String::from_utf16_lossy(unsafe { std::slice::from_raw_parts(p, len) })
 }
 
 #[cfg(test)]
@@ -191,5 +278,42 @@ mod tests {
         a[3] = 0x83;
         assert_eq!(decode_answer(0x1234, &a), Some(Vec::new()));
         assert!(encode_query(1, "bad..name").is_none());
+    }
+
+    /// A name server on loopback that answers one query with one SRV record.
+    #[test]
+    fn asks_a_name_server_over_udp() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let answering = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            let (n, from) = server.recv_from(&mut buf).unwrap();
+            let mut a = buf[..n].to_vec();
+            a[2] |= 0x80;
+            a[7] = 1;
+            a.extend_from_slice(&[0xc0, 12, 0, 33, 0, 1, 0, 0, 0, 60, 0, 17]);
+            a.extend_from_slice(&[0, 0, 0, 0, 0, 88]);
+            a.extend_from_slice(b"\x03kdc\x05wdsmc\x04test\x00");
+            // A stray datagram with another id first: ignored.
+            let mut stray = a.clone();
+            stray[0] ^= 0xff;
+            server.send_to(&stray, from).unwrap();
+            server.send_to(&a, from).unwrap();
+        });
+        let got = lookup_srv_at(
+            &[addr],
+            "_kerberos._tcp.WDSMC.TEST",
+            Instant::now() + Duration::from_secs(5),
+        );
+        answering.join().unwrap();
+        assert_eq!(
+            got,
+            vec![Srv {
+                priority: 0,
+                weight: 0,
+                port: 88,
+                target: "kdc.wdsmc.test".into()
+            }]
+        );
     }
 }
