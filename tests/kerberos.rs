@@ -2,8 +2,10 @@
 //! WDSMC.TEST in a temporary folder, torn down after each test): `wdsmc get --auth
 //! kerberos` and `--auth negotiate` against `wdsmc serve --keytab`, byte-exact; Negotiate
 //! falling back to NTLM when the KDC is down; credential caches made by MIT's `kinit`;
-//! expired and wrong tickets (exit 9); clock skew; an unreachable KDC (exit 4); and
-//! impacket's Kerberos client against `wdsmc serve`.
+//! expired and wrong tickets (exit 9); clock skew; an unreachable KDC (exit 4); a KDC
+//! reached over UDP only; impacket's Kerberos client against `wdsmc serve`; and MIT's own
+//! GSS-API (libgssapi_krb5 through ctypes, DCE style, header-signed Wrap tokens) both as a
+//! client of `wdsmc serve` and as the acceptor `wdsmc get --auth kerberos` logs in to.
 //!
 //! Every test prints `SKIP:` and passes when the MIT KDC tools are missing. The downloads
 //! need multicast on loopback and MIT's tools resolve the KDC's address only where the
@@ -170,6 +172,13 @@ impl Served {
 
     /// [`Served::start`] under `faketime -f OFFSET` when `offset` is given.
     fn start_with(n: u16, extra: &[&str], offset: Option<&str>) -> Served {
+        let mut all = vec!["--require-auth"];
+        all.extend_from_slice(extra);
+        Served::start_raw(n, &all, offset)
+    }
+
+    /// With exactly `extra` after the common options (e.g. UDP initiation allowed).
+    fn start_raw(n: u16, extra: &[&str], offset: Option<&str>) -> Served {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("content");
         std::fs::create_dir(&dir).unwrap();
@@ -189,7 +198,6 @@ impl Served {
             "0",
             "--rpc-port",
             "0",
-            "--require-auth",
             "--port-range",
             &ports,
             "--group-range",
@@ -230,7 +238,8 @@ impl Served {
                     .filter_map(|w| w.strip_prefix("127.0.0.1:"))
                     .map(|p| p.parse().expect("a port in the log line"))
                     .collect();
-                (served.msi_port, served.rpc_port) = (ports[0], ports[1]);
+                // Without --accounts or --keytab there is no RPC listener.
+                (served.msi_port, served.rpc_port) = (ports[0], ports.get(1).copied().unwrap_or(0));
                 return served;
             }
             if let Some(status) = served.child.try_wait().unwrap() {
@@ -275,12 +284,23 @@ fn get(served: &Served, extra: &[&str], env: &[(&str, &str)]) -> Got {
 
 /// [`get`], run by `faketime -f OFFSET` when `offset` is given (a clock off by that much).
 fn get_with(served: &Served, extra: &[&str], env: &[(&str, &str)], offset: Option<&str>) -> Got {
+    get_ports(served.msi_port, served.rpc_port, extra, env, offset)
+}
+
+/// [`get_with`] against explicit MSI and RPC ports.
+fn get_ports(
+    msi_port: u16,
+    rpc_port: u16,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    offset: Option<&str>,
+) -> Got {
     let out = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
     let stderr_path = logs.path().join("stderr");
     let target = out.path().join("a.bin");
-    let msi = format!("127.0.0.1:{}", served.msi_port);
-    let rpc = served.rpc_port.to_string();
+    let msi = format!("127.0.0.1:{msi_port}");
+    let rpc = rpc_port.to_string();
     let mut args = vec![
         "get",
         "--server",
@@ -665,6 +685,142 @@ fn clock_skew_against_the_kdc_has_its_own_message() {
     assert_failed(&got, 9, "rejected the credentials at bind");
     let log = served.log_text();
     assert!(log.contains("clock skew"), "{log}");
+}
+
+// --- MIT's GSS-API → wdsmc serve ----------------------------------------------------------------
+
+#[test]
+fn mit_gssapi_in_dce_style_logs_in_and_both_sides_check_header_signed_wraps() {
+    let Some(kdc) = Kdc::start(8) else { return };
+    let served = Served::start(11, &strs(&keytab_args(&kdc)));
+    let cc_dir = tempfile::tempdir().unwrap();
+    let cc = cc_dir.path().join("cc");
+    kdc.kinit(&cc, "10h");
+    let run = |extra: &[&str]| {
+        let port = served.rpc_port.to_string();
+        let spn = format!("{SPN}@WDSMC.TEST");
+        let mut args = vec![
+            format!("{PEERS}/mit_gss_client.py"),
+            "--port".into(),
+            port,
+            "--spn".into(),
+            spn,
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Command::new(python())
+            .args(&args)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("KRB5_CONFIG", kdc.var("KRB5_CONFIG"))
+            .env("KRB5CCNAME", format!("FILE:{}", cc.display()))
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.code() == Some(3) {
+        eprintln!("SKIP: {stdout}");
+        return;
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "mit_gss_client: {stdout}\n{}\nserve:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        served.log_text()
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["ok"], true, "{stdout}");
+    // Header signing was agreed, so both directions signed the RPC header and sec_trailer.
+    assert_eq!(report["header_signing"], true, "{stdout}");
+    // MIT sends the DCE-style AP-REQ unframed (MS-KILE 3.4.5.1) and wraps as we do.
+    assert_eq!(report["ap_req_framed"], false, "{stdout}");
+    for side in ["request_token", "response_token"] {
+        assert_eq!(report[side]["len"], 76, "{stdout}");
+        assert_eq!(report[side]["ec"], 16, "{stdout}");
+        assert_eq!(report[side]["rrc"], 28, "{stdout}");
+    }
+    assert!(served.log_text().contains("alice@WDSMC.TEST from"));
+    // A flipped byte in our sealed response: MIT's gss_unwrap_iov refuses it.
+    let out = run(&["--tamper", "body"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("\"tamper_detected\": true"), "{stdout}");
+}
+
+#[test]
+fn our_client_logs_in_to_mit_s_gssapi_acceptor_and_downloads_byte_exact() {
+    let ok = Command::new(python())
+        .args(["-c", "import spnego"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("SKIP: {} lacks pyspnego (rpc_server.py needs it)", python());
+        return;
+    }
+    let Some(kdc) = Kdc::start(9) else { return };
+    // The multicast session comes from a wdsmc serve that allows UDP initiation; the login
+    // and the reply from rpc_server.py with MIT's acceptor.
+    let served = Served::start_raw(12, &[], None);
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    std::fs::write(&users, "X:nobody:unused\n").unwrap();
+    let log = dir.path().join("rpc_server.log");
+    let relay = format!("127.0.0.1:{}", served.msi_port);
+    let mut child = Command::new(python())
+        .args([
+            &format!("{PEERS}/rpc_server.py"),
+            "--users",
+            users.to_str().unwrap(),
+            "--kerberos",
+            "--relay",
+            &relay,
+        ])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("KRB5_CONFIG", kdc.var("KRB5_CONFIG"))
+        .env("KRB5_KTNAME", format!("FILE:{}", kdc.var("KEYTAB")))
+        .env("KRB5RCACHETYPE", "none")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(File::create(&log).unwrap())
+        .spawn()
+        .expect("rpc_server.py");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port: u16 = match line.trim().strip_prefix("port ").map(str::parse) {
+        Some(Ok(p)) => p,
+        _ => {
+            let _ = child.kill();
+            panic!("rpc_server.py did not start: {line:?}\n{}", read(&log));
+        }
+    };
+    let got = get_ports(
+        served.msi_port,
+        port,
+        &[
+            "--auth",
+            "kerberos",
+            "--user",
+            ALICE,
+            "--kdc",
+            kdc.kdc(),
+            "--spn",
+            SPN,
+        ],
+        &[("WDSMC_PASSWORD", ALICE_PW)],
+        None,
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = read(&log);
+    assert_downloaded(&got, &served);
+    assert!(
+        text.contains("logged in as alice@WDSMC.TEST (kerberos (MIT GSS-API, DCE style))"),
+        "{text}"
+    );
 }
 
 // --- impacket → wdsmc serve --------------------------------------------------------------------
