@@ -118,7 +118,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__apply)
-            opts="-q -v -h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --content --object --index --to --image-cache --keep-image --timeout --progress --quiet --verbose --sha256 --trace --cache-size --help --version"
+            opts="-q -v -h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --kdc --spn --rpc-port --endpoint-mapper --initiation --pre-os --content --object --index --to --image-cache --keep-image --timeout --progress --quiet --verbose --sha256 --trace --cache-size --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -154,6 +154,14 @@ _wdsmc() {
                     ;;
                 --auth)
                     COMPREPLY=($(compgen -W "negotiate ntlm kerberos anonymous" -- "${cur}"))
+                    return 0
+                    ;;
+                --kdc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spn)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --rpc-port)
@@ -238,7 +246,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__doctor)
-            opts="-h -V --server --namespace --content --object --interface --multicast-wait --sample --wait --json --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --help --version"
+            opts="-h -V --server --namespace --content --object --interface --multicast-wait --sample --wait --json --user --password-file --password --auth --kdc --spn --rpc-port --endpoint-mapper --initiation --pre-os --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -292,6 +300,14 @@ _wdsmc() {
                     COMPREPLY=($(compgen -W "negotiate ntlm kerberos anonymous" -- "${cur}"))
                     return 0
                     ;;
+                --kdc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --rpc-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -322,7 +338,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__get)
-            opts="-o -q -v -h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --content --object --output --keep-partial --force --timeout --progress --quiet --verbose --sha256 --trace --cache-size --help --version"
+            opts="-o -q -v -h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --kdc --spn --rpc-port --endpoint-mapper --initiation --pre-os --content --object --output --keep-partial --force --timeout --progress --quiet --verbose --sha256 --trace --cache-size --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -358,6 +374,14 @@ _wdsmc() {
                     ;;
                 --auth)
                     COMPREPLY=($(compgen -W "negotiate ntlm kerberos anonymous" -- "${cur}"))
+                    return 0
+                    ;;
+                --kdc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spn)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --rpc-port)
@@ -594,7 +618,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__images)
-            opts="-h -V --server --timeout --json --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --help --version"
+            opts="-h -V --server --timeout --json --user --password-file --password --auth --kdc --spn --rpc-port --endpoint-mapper --initiation --pre-os --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -624,6 +648,14 @@ _wdsmc() {
                     COMPREPLY=($(compgen -W "negotiate ntlm kerberos anonymous" -- "${cur}"))
                     return 0
                     ;;
+                --kdc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --rpc-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -640,7 +672,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__info)
-            opts="-h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --content --object --json --help --version"
+            opts="-h -V --server --namespace --interface --start-timeout --user --password-file --password --auth --kdc --spn --rpc-port --endpoint-mapper --initiation --pre-os --content --object --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -678,6 +710,14 @@ _wdsmc() {
                     COMPREPLY=($(compgen -W "negotiate ntlm kerberos anonymous" -- "${cur}"))
                     return 0
                     ;;
+                --kdc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --rpc-port)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -702,7 +742,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__serve)
-            opts="-h -V --namespace --listen --msi-port --group-range --port-range --block-size --max-rate --auto-disconnect-below --ttl --log-format --session-timeout --accounts --rpc-port --require-auth --security-mode --allow-anonymous --sign-key-bits --help --version"
+            opts="-h -V --namespace --listen --msi-port --group-range --port-range --block-size --max-rate --auto-disconnect-below --ttl --log-format --session-timeout --accounts --keytab --spn --rpc-port --require-auth --security-mode --allow-anonymous --sign-key-bits --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -753,6 +793,14 @@ _wdsmc() {
                     return 0
                     ;;
                 --accounts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keytab)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spn)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -846,7 +894,7 @@ _wdsmc() {
             return 0
             ;;
         wdsmc__subcmd__watch)
-            opts="-h -V --group --server --namespace --content --object --interface --interval --duration --idle-exit --json --user --password-file --password --auth --rpc-port --endpoint-mapper --initiation --pre-os --help --version"
+            opts="-h -V --group --server --namespace --content --object --interface --interval --duration --idle-exit --json --user --password-file --password --auth --kdc --spn --rpc-port --endpoint-mapper --initiation --pre-os --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -902,6 +950,14 @@ _wdsmc() {
                     ;;
                 --auth)
                     COMPREPLY=($(compgen -W "negotiate ntlm kerberos anonymous" -- "${cur}"))
+                    return 0
+                    ;;
+                --kdc)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spn)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --rpc-port)

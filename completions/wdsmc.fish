@@ -41,13 +41,15 @@ complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l server -d 'WDS serve
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l namespace -d 'Multicast namespace on the server' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l interface -d 'Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0)' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l start-timeout -d 'Limit for session start: initiation, join and first data each [e.g. 30s, 2m]' -r
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l user -d 'Log in as this user ([DOMAIN\\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l user -d 'Log in as this user ([DOMAIN\\]NAME or NAME@REALM) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else the credential cache (Kerberos), else a prompt on a terminal' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l password-file -d 'Read the password from the first line of FILE' -r -F
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l password -d 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)' -r
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO; picks NTLM (Kerberos comes later)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO: Kerberos when a ticket can be had, NTLM otherwise'
 ntlm\t'NTLMv2'
-kerberos\t'Kerberos (not supported yet)'
+kerberos\t'Kerberos alone (DCE style, auth type 0x10)'
 anonymous\t'Anonymous NTLM (no user, no password)'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l kdc -d 'Kerberos KDC (HOST[:PORT], port 88 by default). Without it: DNS SRV _kerberos._tcp.REALM, then the realm\'s own name' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l spn -d 'The WDS server\'s Kerberos service principal [default: host/<--server\'s name>]' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l rpc-port -d 'TCP port of the WDS RPC listener' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand get" -l initiation -d 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise' -r -f -a "auto\t''
 rpc\t'Authenticated, over RPC (TCP 5040 or the endpoint mapper\'s answer)'
@@ -75,13 +77,15 @@ complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l server -d 'WDS ser
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l namespace -d 'Multicast namespace on the server' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l interface -d 'Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0)' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l start-timeout -d 'Limit for session start: initiation, join and first data each [e.g. 30s, 2m]' -r
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l user -d 'Log in as this user ([DOMAIN\\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l user -d 'Log in as this user ([DOMAIN\\]NAME or NAME@REALM) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else the credential cache (Kerberos), else a prompt on a terminal' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l password-file -d 'Read the password from the first line of FILE' -r -F
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l password -d 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)' -r
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO; picks NTLM (Kerberos comes later)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO: Kerberos when a ticket can be had, NTLM otherwise'
 ntlm\t'NTLMv2'
-kerberos\t'Kerberos (not supported yet)'
+kerberos\t'Kerberos alone (DCE style, auth type 0x10)'
 anonymous\t'Anonymous NTLM (no user, no password)'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l kdc -d 'Kerberos KDC (HOST[:PORT], port 88 by default). Without it: DNS SRV _kerberos._tcp.REALM, then the realm\'s own name' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l spn -d 'The WDS server\'s Kerberos service principal [default: host/<--server\'s name>]' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l rpc-port -d 'TCP port of the WDS RPC listener' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand apply" -l initiation -d 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise' -r -f -a "auto\t''
 rpc\t'Authenticated, over RPC (TCP 5040 or the endpoint mapper\'s answer)'
@@ -110,13 +114,15 @@ complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l server -d 'WDS serv
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l namespace -d 'Multicast namespace on the server' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l interface -d 'Local interface for multicast, by address or name (e.g. 192.168.1.20 or eth0)' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l start-timeout -d 'Limit for session start: initiation, join and first data each [e.g. 30s, 2m]' -r
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l user -d 'Log in as this user ([DOMAIN\\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l user -d 'Log in as this user ([DOMAIN\\]NAME or NAME@REALM) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else the credential cache (Kerberos), else a prompt on a terminal' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l password-file -d 'Read the password from the first line of FILE' -r -F
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l password -d 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)' -r
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO; picks NTLM (Kerberos comes later)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO: Kerberos when a ticket can be had, NTLM otherwise'
 ntlm\t'NTLMv2'
-kerberos\t'Kerberos (not supported yet)'
+kerberos\t'Kerberos alone (DCE style, auth type 0x10)'
 anonymous\t'Anonymous NTLM (no user, no password)'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l kdc -d 'Kerberos KDC (HOST[:PORT], port 88 by default). Without it: DNS SRV _kerberos._tcp.REALM, then the realm\'s own name' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l spn -d 'The WDS server\'s Kerberos service principal [default: host/<--server\'s name>]' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l rpc-port -d 'TCP port of the WDS RPC listener' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand info" -l initiation -d 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise' -r -f -a "auto\t''
 rpc\t'Authenticated, over RPC (TCP 5040 or the endpoint mapper\'s answer)'
@@ -134,13 +140,15 @@ complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l interface -d 'Loc
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l multicast-wait -d 'How long multicast data may take to arrive after the JOINACK' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l sample -d 'How long to receive data for the loss figure' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l wait -d 'How long to wait for an answer on UDP, for TCP connects, the login and the JOINACK' -r
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l user -d 'Log in as this user ([DOMAIN\\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l user -d 'Log in as this user ([DOMAIN\\]NAME or NAME@REALM) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else the credential cache (Kerberos), else a prompt on a terminal' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l password-file -d 'Read the password from the first line of FILE' -r -F
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l password -d 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)' -r
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO; picks NTLM (Kerberos comes later)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO: Kerberos when a ticket can be had, NTLM otherwise'
 ntlm\t'NTLMv2'
-kerberos\t'Kerberos (not supported yet)'
+kerberos\t'Kerberos alone (DCE style, auth type 0x10)'
 anonymous\t'Anonymous NTLM (no user, no password)'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l kdc -d 'Kerberos KDC (HOST[:PORT], port 88 by default). Without it: DNS SRV _kerberos._tcp.REALM, then the realm\'s own name' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l spn -d 'The WDS server\'s Kerberos service principal [default: host/<--server\'s name>]' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l rpc-port -d 'TCP port of the WDS RPC listener' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand doctor" -l initiation -d 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise' -r -f -a "auto\t''
 rpc\t'Authenticated, over RPC (TCP 5040 or the endpoint mapper\'s answer)'
@@ -158,13 +166,15 @@ complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l interface -d 'Loca
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l interval -d 'Seconds between reports' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l duration -d 'Stop after this long [default: until Ctrl-C]' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l idle-exit -d 'Stop once the session has been silent this long after data flowed' -r
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l user -d 'Log in as this user ([DOMAIN\\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l user -d 'Log in as this user ([DOMAIN\\]NAME or NAME@REALM) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else the credential cache (Kerberos), else a prompt on a terminal' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l password-file -d 'Read the password from the first line of FILE' -r -F
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l password -d 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)' -r
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO; picks NTLM (Kerberos comes later)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO: Kerberos when a ticket can be had, NTLM otherwise'
 ntlm\t'NTLMv2'
-kerberos\t'Kerberos (not supported yet)'
+kerberos\t'Kerberos alone (DCE style, auth type 0x10)'
 anonymous\t'Anonymous NTLM (no user, no password)'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l kdc -d 'Kerberos KDC (HOST[:PORT], port 88 by default). Without it: DNS SRV _kerberos._tcp.REALM, then the realm\'s own name' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l spn -d 'The WDS server\'s Kerberos service principal [default: host/<--server\'s name>]' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l rpc-port -d 'TCP port of the WDS RPC listener' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -l initiation -d 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise' -r -f -a "auto\t''
 rpc\t'Authenticated, over RPC (TCP 5040 or the endpoint mapper\'s answer)'
@@ -176,13 +186,15 @@ complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -s h -l help -d 'Prin
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand watch" -s V -l version -d 'Print version'
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l server -d 'WDS server, as HOST (a :PORT suffix is the UDP port and is ignored)' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l timeout -d 'Limit for connect, login and call' -r
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l user -d 'Log in as this user ([DOMAIN\\]NAME) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else a prompt on a terminal' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l user -d 'Log in as this user ([DOMAIN\\]NAME or NAME@REALM) and initiate over RPC. The password comes from --password-file, else WDSMC_PASSWORD, else the credential cache (Kerberos), else a prompt on a terminal' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l password-file -d 'Read the password from the first line of FILE' -r -F
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l password -d 'The password itself (other users of this machine can see it; prefer --password-file or WDSMC_PASSWORD)' -r
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO; picks NTLM (Kerberos comes later)'
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l auth -d 'Security provider of the RPC login [default: negotiate]' -r -f -a "negotiate\t'SPNEGO: Kerberos when a ticket can be had, NTLM otherwise'
 ntlm\t'NTLMv2'
-kerberos\t'Kerberos (not supported yet)'
+kerberos\t'Kerberos alone (DCE style, auth type 0x10)'
 anonymous\t'Anonymous NTLM (no user, no password)'"
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l kdc -d 'Kerberos KDC (HOST[:PORT], port 88 by default). Without it: DNS SRV _kerberos._tcp.REALM, then the realm\'s own name' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l spn -d 'The WDS server\'s Kerberos service principal [default: host/<--server\'s name>]' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l rpc-port -d 'TCP port of the WDS RPC listener' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand images" -l initiation -d 'How to initiate: auto is rpc when --user or --auth is given, udp otherwise' -r -f -a "auto\t''
 rpc\t'Authenticated, over RPC (TCP 5040 or the endpoint mapper\'s answer)'
@@ -214,7 +226,9 @@ complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l log-format -d 'Log
 json\t''"
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l session-timeout -d 'End a session after this long without any client packet' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l accounts -d 'Serve authenticated initiation over RPC to the users in FILE (lines [DOMAIN\\]NAME:PASSWORD, # comments)' -r -F
-complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l rpc-port -d 'TCP port of the RPC listener (with --accounts)' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l keytab -d 'Also accept Kerberos logins (raw and inside SPNEGO) with the service keys in this keytab' -r -F
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l spn -d 'The service principal Kerberos tickets must be for (SERVICE/HOST[@REALM]) [default: any principal in --keytab]' -r
+complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l rpc-port -d 'TCP port of the RPC listener (with --accounts or --keytab)' -r
 complete -c wdsmc -n "__fish_wdsmc_using_subcommand serve" -l security-mode -d 'Packet security for authenticated clients that are not pre-OS: checksum, hash (HMAC both ways) or sign (the server signs, clients hash)' -r -f -a "checksum\t''
 hash\t''
 sign\t''"

@@ -1,13 +1,15 @@
-//! Security providers behind the RPC seam ([`crate::rpc::security`]): NTLMv2 and SPNEGO
-//! (wrapping NTLM), initiator and acceptor, written for this crate. Sans-IO: randomness and
-//! time come from the caller at construction; no sockets, clocks or threads.
+//! Security providers behind the RPC seam ([`crate::rpc::security`]): NTLMv2, Kerberos
+//! (DCE style) and SPNEGO wrapping either, initiator and acceptor, written for this crate.
+//! Sans-IO: randomness and time come from the caller; no sockets, clocks or threads (the KDC
+//! exchange's messages are built and checked in [`kerberos::kdc`], the transport sends them).
 //!
-//! * client: [`NtlmClient::new`] / [`NtlmClient::anonymous`] (auth_type 0x0A), or the same
-//!   wrapped in [`SpnegoClient`] (auth_type 0x09);
-//! * server: [`NtlmServer::new`] or [`SpnegoServer::new`] over an [`AccountStore`] such as
-//!   [`Accounts::load`].
+//! * client: [`NtlmClient::new`] / [`NtlmClient::anonymous`] (auth_type 0x0A),
+//!   [`kerberos::gss::KerberosClient`] (0x10), or either wrapped in [`SpnegoClient`] (0x09);
+//! * server: [`NtlmServer::new`], [`kerberos::gss::KerberosServer`], or [`SpnegoServer`]
+//!   over an [`AccountStore`] such as [`Accounts::load`] and/or a keytab.
 
 mod crypto;
+pub mod kerberos;
 pub mod ntlm;
 pub mod spnego;
 #[cfg(test)]

@@ -97,8 +97,9 @@ pub struct SourceArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Authenticated initiation")]
 pub struct AuthArgs {
-    /// Log in as this user ([DOMAIN\]NAME) and initiate over RPC. The password comes from
-    /// --password-file, else WDSMC_PASSWORD, else a prompt on a terminal.
+    /// Log in as this user ([DOMAIN\]NAME or NAME@REALM) and initiate over RPC. The password
+    /// comes from --password-file, else WDSMC_PASSWORD, else the credential cache (Kerberos),
+    /// else a prompt on a terminal.
     #[arg(long, value_name = "[DOMAIN\\]NAME")]
     pub user: Option<String>,
     /// Read the password from the first line of FILE.
@@ -111,6 +112,13 @@ pub struct AuthArgs {
     /// Security provider of the RPC login [default: negotiate].
     #[arg(long, value_enum, value_name = "MECH")]
     pub auth: Option<AuthMech>,
+    /// Kerberos KDC (HOST[:PORT], port 88 by default). Without it: DNS SRV
+    /// _kerberos._tcp.REALM, then the realm's own name.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub kdc: Option<String>,
+    /// The WDS server's Kerberos service principal [default: host/<--server's name>].
+    #[arg(long, value_name = "SERVICE/HOST[@REALM]")]
+    pub spn: Option<String>,
     /// TCP port of the WDS RPC listener.
     #[arg(long, value_name = "PORT", default_value_t = wdsmc::transport::DEFAULT_RPC_PORT)]
     pub rpc_port: u16,
@@ -127,11 +135,11 @@ pub struct AuthArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthMech {
-    /// SPNEGO; picks NTLM (Kerberos comes later).
+    /// SPNEGO: Kerberos when a ticket can be had, NTLM otherwise.
     Negotiate,
     /// NTLMv2.
     Ntlm,
-    /// Kerberos (not supported yet).
+    /// Kerberos alone (DCE style, auth type 0x10).
     Kerberos,
     /// Anonymous NTLM (no user, no password).
     Anonymous,
@@ -373,11 +381,24 @@ pub struct ServeArgs {
     /// [DOMAIN\]NAME:PASSWORD, # comments).
     #[arg(long, value_name = "FILE", help_heading = "Authenticated initiation")]
     pub accounts: Option<PathBuf>,
-    /// TCP port of the RPC listener (with --accounts).
+    /// Also accept Kerberos logins (raw and inside SPNEGO) with the service keys in this
+    /// keytab.
+    #[arg(long, value_name = "FILE", help_heading = "Authenticated initiation")]
+    pub keytab: Option<PathBuf>,
+    /// The service principal Kerberos tickets must be for (SERVICE/HOST[@REALM]) [default:
+    /// any principal in --keytab].
+    #[arg(
+        long,
+        value_name = "SERVICE/HOST[@REALM]",
+        requires = "keytab",
+        help_heading = "Authenticated initiation"
+    )]
+    pub spn: Option<String>,
+    /// TCP port of the RPC listener (with --accounts or --keytab).
     #[arg(long, value_name = "PORT", default_value_t = wdsmc::transport::DEFAULT_RPC_PORT, help_heading = "Authenticated initiation")]
     pub rpc_port: u16,
     /// Refuse UDP initiation (with an error reply): every client must log in.
-    #[arg(long, requires = "accounts", help_heading = "Authenticated initiation")]
+    #[arg(long, help_heading = "Authenticated initiation")]
     pub require_auth: bool,
     /// Packet security for authenticated clients that are not pre-OS: checksum, hash (HMAC
     /// both ways) or sign (the server signs, clients hash).

@@ -7,7 +7,7 @@ use std::fmt;
 use wdsmc::download::DownloadError;
 use wdsmc::rpc::client::ClientError;
 use wdsmc::transport::{
-    AuthFailure, NetworkError, Phase, RequestError, RpcFailure, TransportError,
+    AuthFailure, KerberosFailure, NetworkError, Phase, RequestError, RpcFailure, TransportError,
 };
 
 /// Process exit statuses of `wdsmc`. When several objects are downloaded at once the process
@@ -101,6 +101,10 @@ impl ExitCode {
             TransportError::InvalidRequest(_) => ExitCode::Usage,
             TransportError::Network(_) => ExitCode::NetworkSetup,
             TransportError::Aborted => ExitCode::Output,
+            // A Kerberos login that cannot even be tried for want of a name is a usage error.
+            TransportError::AuthFailed(AuthFailure::Kerberos(
+                KerberosFailure::NoSpn { .. } | KerberosFailure::NoRealm { .. },
+            )) => ExitCode::Usage,
             TransportError::AuthFailed(_) => ExitCode::Auth,
             TransportError::Rpc(RpcFailure::Fault { .. }) => ExitCode::Refused,
             // The stream ended: the network (or the server going away), like a failed connect.
@@ -182,6 +186,18 @@ pub fn transport_message(error: &TransportError, rpc: bool) -> String {
         }
         TransportError::AuthFailed(AuthFailure::ObjectDenied { .. }) => {
             "; log in as a user the namespace allows (--user)"
+        }
+        TransportError::AuthFailed(AuthFailure::Kerberos(KerberosFailure::NoSpn { .. })) => {
+            "; give --spn SERVICE/HOST, or --server by its DNS name"
+        }
+        TransportError::AuthFailed(AuthFailure::Kerberos(KerberosFailure::NoCredentials(_))) => {
+            "; run kinit, or give --user with a password"
+        }
+        TransportError::AuthFailed(AuthFailure::Kerberos(KerberosFailure::ClockSkew {
+            ..
+        })) => "",
+        TransportError::Network(NetworkError::KdcUnreachable { .. }) => {
+            "; check --kdc (HOST[:PORT]) and that TCP or UDP port 88 is open"
         }
         TransportError::AuthFailed(_) => "; check --user and the password",
         TransportError::Refused {

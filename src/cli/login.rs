@@ -5,7 +5,7 @@
 use std::io::{IsTerminal, Read};
 use std::sync::Arc;
 
-use wdsmc::transport::{Credentials, Initiation, RpcAuth, RpcInitiation};
+use wdsmc::transport::{Credentials, Initiation, KerberosSettings, RpcAuth, RpcInitiation};
 use zeroize::Zeroizing;
 
 use super::args::{AuthArgs, AuthMech, InitiationArg};
@@ -37,12 +37,12 @@ pub fn initiation(args: &AuthArgs, warn: &mut dyn FnMut(&str)) -> Result<Initiat
         return Ok(Initiation::Udp);
     }
     let mech = args.auth.unwrap_or(AuthMech::Negotiate);
+    let kerberos = KerberosSettings {
+        kdc: args.kdc.clone(),
+        spn: args.spn.clone(),
+        ccache: None,
+    };
     let auth = match mech {
-        AuthMech::Kerberos => {
-            return Err(usage(
-                "--auth kerberos is not supported yet; use --auth negotiate or ntlm with --user",
-            ));
-        }
         AuthMech::Anonymous => {
             if args.user.is_some() {
                 return Err(usage(
@@ -51,17 +51,35 @@ pub fn initiation(args: &AuthArgs, warn: &mut dyn FnMut(&str)) -> Result<Initiat
             }
             RpcAuth::Anonymous
         }
-        AuthMech::Negotiate | AuthMech::Ntlm => {
+        AuthMech::Ntlm => {
             let Some(user) = &args.user else {
                 return Err(usage(
-                    "authenticated initiation needs --user [DOMAIN\\]NAME (or --auth anonymous)",
+                    "--auth ntlm needs --user [DOMAIN\\]NAME (or --auth anonymous)",
                 ));
             };
-            let credentials = Arc::new(credentials(user, &password(args, warn)?)?);
-            if mech == AuthMech::Ntlm {
-                RpcAuth::Ntlm(credentials)
-            } else {
-                RpcAuth::Negotiate(credentials)
+            RpcAuth::Ntlm(Arc::new(credentials(user, &password(args, warn)?)?))
+        }
+        AuthMech::Negotiate | AuthMech::Kerberos => {
+            let spnego = mech == AuthMech::Negotiate;
+            match &args.user {
+                // No user: the credential cache's.
+                None => RpcAuth::KerberosCache { user: None, spnego },
+                // A user without a password given: the cache, when it holds that user's
+                // TGT; otherwise the prompt.
+                Some(user) if !password_given(args) && cache_holds(user) => {
+                    RpcAuth::KerberosCache {
+                        user: Some(user.clone()),
+                        spnego,
+                    }
+                }
+                Some(user) => {
+                    let credentials = Arc::new(credentials(user, &password(args, warn)?)?);
+                    if spnego {
+                        RpcAuth::Negotiate(credentials)
+                    } else {
+                        RpcAuth::Kerberos(credentials)
+                    }
+                }
             }
         }
     };
@@ -69,11 +87,42 @@ pub fn initiation(args: &AuthArgs, warn: &mut dyn FnMut(&str)) -> Result<Initiat
     rpc.port = args.rpc_port;
     rpc.endpoint_mapper = args.endpoint_mapper;
     rpc.pre_os = args.pre_os;
+    rpc.kerberos = kerberos;
     Ok(Initiation::Rpc(rpc))
 }
 
+/// Whether the password comes from an option or the environment (no prompt needed).
+fn password_given(args: &AuthArgs) -> bool {
+    args.password_file.is_some()
+        || args.password.is_some()
+        || std::env::var_os(PASSWORD_ENV).is_some()
+}
+
+/// Whether the credential cache (KRB5CCNAME or the default) holds an unexpired TGT of
+/// `user` (NAME, NAME@REALM or DOMAIN\NAME).
+fn cache_holds(user: &str) -> bool {
+    use wdsmc::auth::kerberos::ccache::{Ccache, default_path};
+    let Ok(Some(path)) = default_path() else {
+        return false;
+    };
+    let Ok(cache) = Ccache::load(&path) else {
+        return false;
+    };
+    let name = user.rsplit('\\').next().unwrap_or(user);
+    let (name, realm) = name
+        .rsplit_once('@')
+        .map_or((name, None), |(n, r)| (n, Some(r)));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    cache.default_client.to_string() == name
+        && realm.is_none_or(|r| r.eq_ignore_ascii_case(&cache.default_realm))
+        && cache.tgt().is_some_and(|t| t.endtime > now)
+}
+
 /// `DOMAIN\NAME`, or `NAME` (also `NAME@DOMAIN`, which NTLM sends as the user with an empty
-/// domain).
+/// domain and Kerberos takes as the realm).
 fn credentials(user: &str, password: &str) -> Result<Credentials, Failure> {
     let (domain, name) = user.split_once('\\').unwrap_or(("", user));
     if name.is_empty() || name.contains('\\') {
@@ -144,6 +193,8 @@ mod tests {
             password_file: None,
             password: None,
             auth: None,
+            kdc: None,
+            spn: None,
             rpc_port: 5040,
             endpoint_mapper: false,
             initiation: InitiationArg::Auto,
@@ -167,10 +218,36 @@ mod tests {
                 ..
             }))
         ));
+        // Kerberos without a user takes the credential cache, raw or inside SPNEGO.
         let mut kerberos = args();
         kerberos.auth = Some(AuthMech::Kerberos);
+        assert!(matches!(
+            initiation(&kerberos, &mut quiet),
+            Ok(Initiation::Rpc(RpcInitiation {
+                auth: RpcAuth::KerberosCache {
+                    user: None,
+                    spnego: false
+                },
+                ..
+            }))
+        ));
+        kerberos.auth = Some(AuthMech::Negotiate);
+        kerberos.kdc = Some("kdc.example:88".into());
+        let Ok(Initiation::Rpc(rpc)) = initiation(&kerberos, &mut quiet) else {
+            panic!("not RPC")
+        };
+        assert!(matches!(
+            rpc.auth,
+            RpcAuth::KerberosCache {
+                user: None,
+                spnego: true
+            }
+        ));
+        assert_eq!(rpc.kerberos.kdc.as_deref(), Some("kdc.example:88"));
+        let mut ntlm = args();
+        ntlm.auth = Some(AuthMech::Ntlm);
         assert_eq!(
-            initiation(&kerberos, &mut quiet).err().map(|f| f.code),
+            initiation(&ntlm, &mut quiet).err().map(|f| f.code),
             Some(ExitCode::Usage)
         );
         let mut udp_user = args();

@@ -314,6 +314,14 @@ impl Reporter {
             Event::SendFailed { destination, error } => {
                 format!("cannot send to {destination}: {error}")
             }
+            Event::Login {
+                mechanism,
+                kerberos_unavailable: None,
+            } => format!("logging in with {mechanism}"),
+            Event::Login {
+                mechanism,
+                kerberos_unavailable: Some(why),
+            } => format!("Kerberos unavailable ({why}); logging in with {mechanism}"),
             _ => return,
         };
         self.notice(job, &text);

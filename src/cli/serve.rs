@@ -4,7 +4,11 @@ use std::net::IpAddr;
 use std::sync::mpsc;
 
 use wdsmc::auth::Accounts;
-use wdsmc::server::{LogFormat, NamespaceConfig, RpcConfig, Server, ServerConfig, ServerError};
+use wdsmc::auth::kerberos::keytab::Keytab;
+use wdsmc::server::{
+    KerberosAcceptorConfig, LogFormat, NamespaceConfig, RpcConfig, Server, ServerConfig,
+    ServerError,
+};
 use wdsmc::wire::mt::SecurityType;
 use wdsmc::wire::security::SecModes;
 
@@ -92,9 +96,37 @@ fn build_config(args: &ServeArgs) -> Result<ServerConfig, Failure> {
         LogFormatArg::Human => LogFormat::Human,
         LogFormatArg::Json => LogFormat::Json,
     };
-    if let Some(path) = &args.accounts {
-        let accounts = Accounts::load(path).map_err(|e| Failure::new(ExitCode::Usage, e))?;
+    if args.require_auth && args.accounts.is_none() && args.keytab.is_none() {
+        return Err(Failure::msg(
+            ExitCode::Usage,
+            "--require-auth needs --accounts or --keytab: someone must be able to log in",
+        ));
+    }
+    if args.accounts.is_some() || args.keytab.is_some() {
+        let accounts = match &args.accounts {
+            Some(path) => Accounts::load(path).map_err(|e| Failure::new(ExitCode::Usage, e))?,
+            None => Accounts::new(Vec::new()),
+        };
         let mut rpc = RpcConfig::new(accounts);
+        if let Some(path) = &args.keytab {
+            let keytab = Keytab::load(path).map_err(|e| Failure::new(ExitCode::Usage, e))?;
+            if let Some(spn) = &args.spn {
+                let (name, realm) = wdsmc::auth::kerberos::parse_principal(
+                    spn,
+                    wdsmc::auth::kerberos::messages::NT_SRV_INST,
+                );
+                if !keytab.has(&name, realm.as_deref()) {
+                    return Err(Failure::msg(
+                        ExitCode::Usage,
+                        format!("keytab {} holds no key for {spn}", path.display()),
+                    ));
+                }
+            }
+            rpc.kerberos = Some(KerberosAcceptorConfig {
+                keytab: std::sync::Arc::new(keytab),
+                spn: args.spn.clone(),
+            });
+        }
         rpc.port = args.rpc_port;
         rpc.require_auth = args.require_auth;
         rpc.allow_anonymous = args.allow_anonymous;

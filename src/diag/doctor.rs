@@ -518,6 +518,8 @@ struct Observed {
     result: Option<Result<Stats, TransportError>>,
     sample: Duration,
     start_error: Option<TransportError>,
+    /// The security provider the login used, and why Kerberos was not (Negotiate).
+    login: Option<(String, Option<String>)>,
 }
 
 fn sample_session(request: &DoctorRequest, namespace: &str, object: &str) -> Observed {
@@ -552,6 +554,15 @@ fn sample_session(request: &DoctorRequest, namespace: &str, object: &str) -> Obs
                 let _ = session.complete_receive(offset, data.len() as u64);
             }
             Event::Progress(stats) => o.stats = Some(stats.clone()),
+            Event::Login {
+                mechanism,
+                kerberos_unavailable,
+            } => {
+                o.login = Some((
+                    mechanism.to_string(),
+                    kerberos_unavailable.map(str::to_string),
+                ));
+            }
             Event::Trace {
                 outgoing: true,
                 datagram: Datagram::Mt(bytes),
@@ -636,11 +647,21 @@ fn session_steps(
 
     // Login (RPC only): passes when the sealed reply came, whatever it said.
     if let Some(auth) = auth {
-        let who = match auth {
-            RpcAuth::Negotiate(c) => format!("{} with SPNEGO (NTLM)", account(c)),
-            RpcAuth::Ntlm(c) => format!("{} with NTLM", account(c)),
-            RpcAuth::Anonymous => "anonymous NTLM".to_string(),
+        let user = match auth {
+            RpcAuth::Negotiate(c) | RpcAuth::Ntlm(c) | RpcAuth::Kerberos(c) => account(c),
+            RpcAuth::KerberosCache { user: Some(u), .. } => u.clone(),
+            RpcAuth::KerberosCache { user: None, .. } => "the credential cache's user".into(),
+            RpcAuth::Anonymous => "anonymous".into(),
         };
+        // The provider the login settled on, once it did (Negotiate says why not Kerberos).
+        let how = match (&o.login, auth) {
+            (Some((mechanism, None)), _) => mechanism.clone(),
+            (Some((mechanism, Some(why))), _) => format!("{mechanism}; no Kerberos: {why}"),
+            (None, RpcAuth::Negotiate(_)) => "SPNEGO".into(),
+            (None, RpcAuth::Ntlm(_) | RpcAuth::Anonymous) => "NTLM".into(),
+            (None, RpcAuth::Kerberos(_) | RpcAuth::KerberosCache { .. }) => "Kerberos".into(),
+        };
+        let who = format!("{user} with {how}");
         match &error {
             Some(e) if o.info.is_none() && is_login_failure(e) => {
                 steps.push(
@@ -676,11 +697,15 @@ fn session_steps(
                     format!("logged in as {who} at packet privacy; the sealed reply verified"),
                     initiated.unwrap_or_default(),
                 )
-                .facts(serde_json::json!({ "mechanism": match auth {
-                    RpcAuth::Negotiate(_) => "negotiate",
-                    RpcAuth::Ntlm(_) => "ntlm",
-                    RpcAuth::Anonymous => "anonymous",
-                } })),
+                .facts(serde_json::json!({
+                    "mechanism": match auth {
+                        RpcAuth::Negotiate(_) => "negotiate",
+                        RpcAuth::Ntlm(_) => "ntlm",
+                        RpcAuth::Kerberos(_) | RpcAuth::KerberosCache { .. } => "kerberos",
+                        RpcAuth::Anonymous => "anonymous",
+                    },
+                    "provider": o.login.as_ref().map(|(m, _)| m.clone()),
+                })),
             ),
         }
     }

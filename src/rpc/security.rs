@@ -6,9 +6,10 @@
 //! * client: `step(None)` gives the bind token; each later `step(Some(reply))` gets the
 //!   server's token from bind_ack / alter_context_resp (empty if it sent none).
 //!   `Continue(t)` sends `t` in alter_context and waits; `Done(Some(t))` sends `t` in auth3
-//!   (no reply); `Done(None)` ends the exchange. auth3 is only for providers with an odd
-//!   number of legs (NTLM, MS-RPCE 2.2.1.1.7): SPNEGO and DCE-style Kerberos must return
-//!   `Continue` for their last client token, and `Done(None)` on the (possibly empty) answer.
+//!   (no reply); `Done(None)` ends the exchange. auth3 is for providers with an odd number
+//!   of legs (NTLM, and raw DCE-style Kerberos's third leg, MS-RPCE 3.3.1.5.2): SPNEGO must
+//!   return `Continue` for its last client token, and `Done(None)` on the (possibly empty)
+//!   answer.
 //! * server: `step(token)` for each bind / alter_context / auth3 token; `Continue(t)` and
 //!   `Done(Some(t))` put `t` in the bind_ack / alter_context_resp, `Done(None)` sends none.
 //!

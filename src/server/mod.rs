@@ -90,6 +90,17 @@ pub struct RpcConfig {
     /// A connection that completes no PDU for this long is closed (default
     /// [`rpc::IDLE_TIMEOUT`], 30 s).
     pub idle_timeout: std::time::Duration,
+    /// Kerberos logins (raw and inside SPNEGO) with these keys, beside NTLM.
+    pub kerberos: Option<KerberosAcceptorConfig>,
+}
+
+/// Keys of the server's service principal, for Kerberos logins.
+#[derive(Debug, Clone)]
+pub struct KerberosAcceptorConfig {
+    pub keytab: Arc<crate::auth::kerberos::keytab::Keytab>,
+    /// The principal tickets must be for (`host/name[@REALM]`); `None` takes any key of the
+    /// keytab.
+    pub spn: Option<String>,
 }
 
 impl RpcConfig {
@@ -105,6 +116,7 @@ impl RpcConfig {
             allow_anonymous: false,
             sign_key_bits: 2048,
             idle_timeout: rpc::IDLE_TIMEOUT,
+            kerberos: None,
         }
     }
 }
@@ -218,6 +230,19 @@ impl Server {
                 modes: rpc.modes,
                 allow_anonymous: rpc.allow_anonymous,
                 idle_timeout: rpc.idle_timeout,
+                kerberos: rpc.kerberos.as_ref().map(|k| {
+                    Arc::new(crate::auth::kerberos::gss::AcceptorConfig {
+                        keytab: Arc::clone(&k.keytab),
+                        spn: k.spn.as_deref().map(|s| {
+                            let (name, realm) = crate::auth::kerberos::parse_principal(
+                                s,
+                                crate::auth::kerberos::messages::NT_SRV_INST,
+                            );
+                            (name, realm)
+                        }),
+                        replay: Arc::new(crate::auth::kerberos::gss::ReplayCache::new()),
+                    })
+                }),
             };
             let listener = RpcListener::new(
                 listener,
@@ -230,7 +255,12 @@ impl Server {
                 "listening",
                 None,
                 &format!(
-                    "RPC listener on {bound} (WdsRpcInterface, NTLM and SPNEGO at packet privacy), security {}/{}{}",
+                    "RPC listener on {bound} (WdsRpcInterface, {} at packet privacy), security {}/{}{}",
+                    match (&rpc.kerberos, rpc.accounts.is_empty() && !rpc.allow_anonymous) {
+                        (Some(k), true) => format!("Kerberos as {} (raw and SPNEGO)", k.spn.as_deref().unwrap_or("any keytab principal")),
+                        (Some(k), false) => format!("Kerberos as {} (raw and SPNEGO), NTLM and SPNEGO", k.spn.as_deref().unwrap_or("any keytab principal")),
+                        (None, _) => "NTLM and SPNEGO".to_string(),
+                    },
                     rpc.modes.server.name(),
                     rpc.modes.client.name(),
                     if rpc.require_auth { "; UDP initiation refused" } else { "" }

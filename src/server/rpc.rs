@@ -1,6 +1,6 @@
 //! The WDS RPC listener: MS-WDSMSI `WDSMC_OP_INITIATE` over the WDS Control Protocol
-//! (`WdsRpcMessage`, opnum 0 of WdsRpcInterface) on TCP, authenticated with NTLM or SPNEGO at
-//! packet privacy against an accounts file.
+//! (`WdsRpcMessage`, opnum 0 of WdsRpcInterface) on TCP, authenticated at packet privacy with
+//! NTLM against an accounts file and/or Kerberos against a keytab, raw or inside SPNEGO.
 //!
 //! One thread per connection, at most [`MAX_CONNECTIONS`] at once; each connection has an
 //! idle timeout (no complete PDU for [`IDLE_TIMEOUT`] by default, so a peer trickling bytes
@@ -19,6 +19,9 @@ use serde_json::json;
 
 use super::log::Logger;
 use super::registry::{Registry, SessionRequest};
+use crate::auth::kerberos::gss::{
+    AUTH_TYPE_KERBEROS, AcceptorConfig, KerberosAcceptor, KerberosServer,
+};
 use crate::auth::{
     AUTH_TYPE_NTLM, AUTH_TYPE_SPNEGO, AccountStore, Accounts, NtlmServer,
     ServerConfig as NtlmConfig, SpnegoServer,
@@ -59,6 +62,8 @@ pub struct RpcSettings {
     pub allow_anonymous: bool,
     /// See [`IDLE_TIMEOUT`].
     pub idle_timeout: Duration,
+    /// Kerberos (raw, auth type 0x10, and inside SPNEGO) with a keytab.
+    pub kerberos: Option<Arc<AcceptorConfig>>,
 }
 
 pub struct RpcListener {
@@ -283,19 +288,39 @@ impl ConnectionRun {
         }
     }
 
-    /// A fresh acceptor per offered auth type: raw NTLM and SPNEGO wrapping NTLM.
+    /// A fresh acceptor per offered auth type: raw NTLM, SPNEGO (Kerberos with a keytab,
+    /// NTLM with accounts) and raw Kerberos with a keytab.
     fn factory(&self) -> AuthFactory {
         let accounts: Arc<dyn AccountStore> = self.settings.accounts.clone();
+        let serve_ntlm = !self.settings.accounts.is_empty() || self.settings.allow_anonymous;
         let allow_anonymous = self.settings.allow_anonymous;
+        let kerberos = self.settings.kerberos.clone();
         Box::new(move |auth_type| {
             let mut config = NtlmConfig::new(COMPUTER, DOMAIN);
             config.allow_anonymous = allow_anonymous;
-            // Server challenges must be unpredictable: the system's generator.
+            // Server challenges, keys and sequence numbers must be unpredictable: the
+            // system's generator.
             let mut rng = rand::rngs::OsRng.unwrap_err();
-            let ntlm = NtlmServer::new(Arc::clone(&accounts), config, &mut rng, SystemTime::now());
-            let auth: Box<dyn ServerAuth> = match auth_type {
-                AUTH_TYPE_NTLM => Box::new(ntlm),
-                AUTH_TYPE_SPNEGO => Box::new(SpnegoServer::new(ntlm)),
+            let now = SystemTime::now();
+            let ntlm =
+                serve_ntlm.then(|| NtlmServer::new(Arc::clone(&accounts), config, &mut rng, now));
+            let unix = now
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let krb = kerberos.as_ref().map(|k| {
+                KerberosAcceptor::new(
+                    Arc::clone(k),
+                    unix,
+                    Box::new(rand::rngs::OsRng.unwrap_err()),
+                )
+            });
+            let auth: Box<dyn ServerAuth> = match (auth_type, ntlm, krb) {
+                (AUTH_TYPE_NTLM, Some(ntlm), _) => Box::new(ntlm),
+                (AUTH_TYPE_SPNEGO, ntlm, krb) if ntlm.is_some() || krb.is_some() => {
+                    Box::new(SpnegoServer::with(ntlm, krb))
+                }
+                (AUTH_TYPE_KERBEROS, _, Some(krb)) => Box::new(KerberosServer::new(krb)),
                 _ => return None,
             };
             Some(auth)

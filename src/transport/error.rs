@@ -89,6 +89,42 @@ pub enum AuthFailure {
     ObjectDenied { namespace: String, object: String },
     #[error("authentication failed: {0}")]
     Provider(crate::rpc::security::AuthError),
+    #[error(transparent)]
+    Kerberos(KerberosFailure),
+}
+
+/// Why a Kerberos login could not happen (a KDC that cannot be reached is a
+/// [`NetworkError::KdcUnreachable`] instead).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KerberosFailure {
+    /// KRB_AP_ERR_SKEW from the KDC (or the server).
+    #[error(
+        "Kerberos clock skew: this machine's clock is more than 5 minutes away from the {peer}'s; correct the clock (or its time zone)"
+    )]
+    ClockSkew { peer: &'static str },
+    /// The KDC answered with a KRB-ERROR.
+    #[error("the KDC of realm {realm} refused {what}: {message} (Kerberos error {code})")]
+    Refused {
+        realm: String,
+        what: String,
+        code: i32,
+        message: String,
+    },
+    /// No ticket can be had without asking the user (no cache, an expired one, another
+    /// principal's).
+    #[error("no usable Kerberos credentials: {0}")]
+    NoCredentials(String),
+    /// The server is an IP address and no `--spn` was given.
+    #[error(
+        "no Kerberos service principal for server {server}: it is an IP address; give the server's DNS name or the service principal name"
+    )]
+    NoSpn { server: String },
+    /// The realm could not be worked out from the user and server names.
+    #[error("no Kerberos realm for user {user:?}: give the user as NAME@REALM")]
+    NoRealm { user: String },
+    /// A reply that does not check (wrong password, altered message...).
+    #[error("Kerberos: {0}")]
+    Failed(String),
 }
 
 fn reject_reason(reason: u16) -> String {
@@ -155,6 +191,13 @@ pub enum NetworkError {
     RpcConnect { server: SocketAddr, error: OsError },
     #[error("the RPC connection to {server} failed: {error}")]
     RpcStream { server: SocketAddr, error: OsError },
+    /// No KDC of the realm answered (none found, refused, timed out).
+    #[error("cannot reach a Kerberos KDC for realm {realm} ({tried}): {error}")]
+    KdcUnreachable {
+        realm: String,
+        tried: String,
+        error: String,
+    },
 }
 
 fn family(ip: IpAddr) -> &'static str {

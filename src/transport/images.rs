@@ -60,11 +60,11 @@ pub fn list_images(
     })?;
     let reply = rpc_initiation::call(
         &request.rpc,
+        &request.server,
         server,
         request.timeout,
         request.trace,
         &packet,
-        &|| false,
         emit,
     )?;
     match ImageEnumOutcome::decode(&reply).map_err(RpcFailure::BadReply)? {

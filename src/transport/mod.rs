@@ -22,11 +22,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod dns;
 mod driver;
 mod error;
 mod handle;
 mod images;
 mod initiation;
+mod kerberos;
 mod net;
 mod receive;
 mod rpc_initiation;
@@ -37,8 +39,8 @@ pub use crate::proto::{Phase, SessionParams};
 pub use crate::wire::Datagram;
 pub use crate::wire::security::{SecModes, SessionSecurity};
 pub use error::{
-    AuthFailure, Internal, NetworkError, OsError, RequestError, RpcFailure, SocketAction,
-    TransportError,
+    AuthFailure, Internal, KerberosFailure, NetworkError, OsError, RequestError, RpcFailure,
+    SocketAction, TransportError,
 };
 pub use handle::{CompleteError, Session, SessionHandle};
 pub use images::{ImageList, ImagesRequest, list_images};
@@ -77,6 +79,8 @@ pub struct RpcInitiation {
     /// The client runs pre-OS (WinPE): the request carries `Cap` BOOT_DEVICE, and the server
     /// then uses the checksum both ways.
     pub pre_os: bool,
+    /// Where Kerberos finds its KDC and the server's principal.
+    pub kerberos: KerberosSettings,
 }
 
 impl RpcInitiation {
@@ -86,17 +90,39 @@ impl RpcInitiation {
             port: DEFAULT_RPC_PORT,
             endpoint_mapper: false,
             pre_os: false,
+            kerberos: KerberosSettings::default(),
         }
     }
+}
+
+/// Kerberos settings of an RPC login.
+#[derive(Debug, Clone, Default)]
+pub struct KerberosSettings {
+    /// The KDC, `HOST[:PORT]` (port 88 by default). Without it: the DNS SRV records
+    /// `_kerberos._tcp.REALM`, then the realm's name itself (an Active Directory domain's
+    /// name resolves to its domain controllers).
+    pub kdc: Option<String>,
+    /// The server's service principal, `service/host[@REALM]`. Without it:
+    /// `host/<server name as given>` in the user's realm; none for a server given by address.
+    pub spn: Option<String>,
+    /// The credential cache file for logins without a password. Without it: `KRB5CCNAME`,
+    /// else the platform's default cache.
+    pub ccache: Option<std::path::PathBuf>,
 }
 
 /// Which security provider authenticates the RPC connection (at packet privacy).
 #[derive(Debug, Clone)]
 pub enum RpcAuth {
-    /// SPNEGO (auth type 9) wrapping NTLM, what Windows clients use.
+    /// SPNEGO (auth type 9), what Windows clients use: Kerberos when a ticket for the server
+    /// can be had (a TGT from the password, then a service ticket), NTLM otherwise.
     Negotiate(Arc<Credentials>),
     /// Raw NTLM (auth type 10).
     Ntlm(Arc<Credentials>),
+    /// Raw Kerberos (auth type 0x10), with a TGT got from the password.
+    Kerberos(Arc<Credentials>),
+    /// Kerberos from a credential cache, without a password: inside SPNEGO (auth type 9)
+    /// with `spnego`, raw (0x10) otherwise. `user`, when given, must be the cache's client.
+    KerberosCache { user: Option<String>, spnego: bool },
     /// Anonymous NTLM: no user, no password.
     Anonymous,
 }
@@ -298,6 +324,13 @@ pub enum Event<'a> {
         outgoing: bool,
         peer: SocketAddr,
         datagram: Datagram<'a>,
+    },
+    /// The security provider the RPC login starts with, e.g. "Kerberos (SPNEGO)" (a server
+    /// may still answer a SPNEGO Kerberos offer with NTLM), and, when Negotiate could not get
+    /// a Kerberos ticket, why (it then offers NTLM alone).
+    Login {
+        mechanism: &'a str,
+        kerberos_unavailable: Option<&'a str>,
     },
     /// An RPC PDU of authenticated initiation, sent or received, when [`Request::trace`] is
     /// set. [`crate::rpc::pdu::Summary`] shows its type and lengths, never its tokens.

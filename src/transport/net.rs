@@ -51,6 +51,14 @@ fn split_server(server: &str, default_port: u16) -> Result<ServerName, RequestEr
     }
 }
 
+/// The server's host name as given (without a port), or `None` for an IP address.
+pub(crate) fn server_host_name(server: &str) -> Option<String> {
+    match split_server(server, 1).ok()? {
+        ServerName::Address(_) => None,
+        ServerName::Host(with_port) => with_port.rsplit_once(':').map(|(h, _)| h.to_string()),
+    }
+}
+
 /// Parses the server (see [`check_server_syntax`]) and resolves it.
 pub(crate) fn resolve_server(
     server: &str,

@@ -16,8 +16,11 @@ use std::time::{Duration, Instant, SystemTime};
 use rand::TryRngCore;
 
 use super::error::{AuthFailure, NetworkError, OsError, RequestError, RpcFailure};
+use super::kerberos;
 use super::net::LocalInterface;
 use super::{Event, Phase, Request, RpcAuth, RpcInitiation, TransportError};
+use crate::auth::kerberos::gss::{KerberosClient, KerberosInitiator};
+use crate::auth::kerberos::kdc::Credential;
 use crate::auth::{NtlmClient, SpnegoClient};
 use crate::rpc::client::{Client, ClientConfig, ClientError, ClientEvent};
 use crate::rpc::pdu::{self, EPM_INTERFACE, WDS_INTERFACE, auth_level};
@@ -59,7 +62,8 @@ pub(super) fn initiate(
         rpc.port
     };
     let listener = SocketAddr::new(server.ip(), port);
-    let mut connection = Connection::open(listener, &clock, request.trace, provider(&rpc.auth)?)?;
+    let auth = provider(&request.server, rpc, &clock, emit)?;
+    let mut connection = Connection::open(listener, &clock, request.trace, auth)?;
     let packet = InitiateRequest {
         namespace: request.namespace.clone(),
         content: request.object.clone(),
@@ -96,20 +100,20 @@ pub(super) fn initiate(
 /// One authenticated `WdsRpcMessage` call carrying any WDSC packet (the image enumeration,
 /// say) to the listener at `server`'s address: the endpoint mapper if asked, the login, the
 /// call. Returns the reply packet; a fault, a non-zero return value and a NULL reply are
-/// errors. `limit` bounds everything.
+/// errors. `limit` bounds everything (nothing cancels it early).
 pub(super) fn call(
     rpc: &RpcInitiation,
+    server_name: &str,
     server: SocketAddr,
     limit: Duration,
     trace: bool,
     packet: &[u8],
-    cancelled: &dyn Fn() -> bool,
     emit: &mut dyn FnMut(Event<'_>),
 ) -> Result<Vec<u8>, TransportError> {
     let clock = Clock {
         deadline: Instant::now() + limit,
         limit,
-        cancelled,
+        cancelled: &|| false,
     };
     let port = if rpc.endpoint_mapper {
         let mapper = SocketAddr::new(server.ip(), super::ENDPOINT_MAPPER_PORT);
@@ -118,7 +122,8 @@ pub(super) fn call(
         rpc.port
     };
     let listener = SocketAddr::new(server.ip(), port);
-    let mut connection = Connection::open(listener, &clock, trace, provider(&rpc.auth)?)?;
+    let auth = provider(server_name, rpc, &clock, emit)?;
+    let mut connection = Connection::open(listener, &clock, trace, auth)?;
     let stub = stub::encode_message_request(packet).map_err(|e| RequestError::ClientName {
         name: String::new(),
         reason: e.to_string(),
@@ -178,22 +183,111 @@ fn client_name(request: &Request) -> Result<String, TransportError> {
     Ok(cut)
 }
 
-/// The security provider for the chosen authentication, seeded from the OS.
-fn provider(auth: &RpcAuth) -> Result<Box<dyn ClientAuth>, TransportError> {
+/// The system's random generator, as the providers take it.
+fn boxed_rng() -> Box<dyn rand::RngCore + Send> {
+    Box::new(rand::rngs::OsRng.unwrap_err())
+}
+
+fn unix_now() -> (i64, u32) {
+    let d = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_secs() as i64, d.subsec_micros())
+}
+
+/// A Kerberos initiator for a service ticket (framed inside SPNEGO).
+fn initiator(ticket: Credential, framed: bool, rng: &mut dyn rand::RngCore) -> KerberosInitiator {
+    let (t, us) = unix_now();
+    KerberosInitiator::new(ticket, framed, t, us, rng)
+}
+
+/// The security provider for the chosen authentication, seeded from the OS. Kerberos
+/// tickets are got here (from the KDC, within the initiation deadline); Negotiate falls back
+/// to NTLM when none can be had, and says so.
+fn provider(
+    server: &str,
+    rpc: &RpcInitiation,
+    clock: &Clock<'_>,
+    emit: &mut dyn FnMut(Event<'_>),
+) -> Result<Box<dyn ClientAuth>, TransportError> {
     // Challenges and the session key must be unpredictable: the system's generator.
     let mut os_rng = rand::rngs::OsRng.unwrap_err();
     let rng = &mut os_rng;
     let now = SystemTime::now();
-    Ok(match auth {
-        RpcAuth::Negotiate(credentials) => Box::new(SpnegoClient::new(NtlmClient::new(
-            clone_credentials(credentials),
-            rng,
-            now,
-        ))),
+    let host = super::net::server_host_name(server);
+    let settings = &rpc.kerberos;
+    let mut login = |mechanism: &str, why: Option<&str>| {
+        emit(Event::Login {
+            mechanism,
+            kerberos_unavailable: why,
+        })
+    };
+    Ok(match &rpc.auth {
+        RpcAuth::Negotiate(credentials) => {
+            let ntlm = NtlmClient::new(clone_credentials(credentials), rng, now);
+            match kerberos::ticket_with_password(
+                credentials,
+                settings,
+                server,
+                host.as_deref(),
+                clock,
+            ) {
+                Ok(ticket) => {
+                    login("Kerberos (SPNEGO)", None);
+                    Box::new(SpnegoClient::with_kerberos(
+                        initiator(ticket, true, rng),
+                        boxed_rng(),
+                        Some(ntlm),
+                    ))
+                }
+                Err(e) if kerberos::kerberos_unavailable(&e) => {
+                    login("NTLM (SPNEGO)", Some(&e.to_string()));
+                    Box::new(SpnegoClient::new(ntlm))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        RpcAuth::Kerberos(credentials) => {
+            let ticket = kerberos::ticket_with_password(
+                credentials,
+                settings,
+                server,
+                host.as_deref(),
+                clock,
+            )?;
+            login("Kerberos", None);
+            let (t, us) = unix_now();
+            Box::new(KerberosClient::new(ticket, t, us, boxed_rng()))
+        }
+        RpcAuth::KerberosCache { user, spnego } => {
+            let ticket = kerberos::ticket_from_cache(
+                user.as_deref(),
+                settings,
+                server,
+                host.as_deref(),
+                clock,
+            )?;
+            if *spnego {
+                login("Kerberos (SPNEGO, credential cache)", None);
+                Box::new(SpnegoClient::with_kerberos(
+                    initiator(ticket, true, rng),
+                    boxed_rng(),
+                    None,
+                ))
+            } else {
+                login("Kerberos (credential cache)", None);
+                let (t, us) = unix_now();
+                Box::new(KerberosClient::new(ticket, t, us, boxed_rng()))
+            }
+        }
         RpcAuth::Ntlm(credentials) => {
+            login("NTLM", None);
             Box::new(NtlmClient::new(clone_credentials(credentials), rng, now))
         }
-        RpcAuth::Anonymous => Box::new(NtlmClient::anonymous(rng, now)),
+        RpcAuth::Anonymous => {
+            login("anonymous NTLM", None);
+            Box::new(NtlmClient::anonymous(rng, now))
+        }
     })
 }
 
@@ -208,7 +302,7 @@ fn clone_credentials(credentials: &crate::auth::Credentials) -> crate::auth::Cre
 }
 
 /// The initiation deadline and the cancel flag, shared by every phase.
-struct Clock<'a> {
+pub(super) struct Clock<'a> {
     deadline: Instant,
     limit: Duration,
     cancelled: &'a dyn Fn() -> bool,
@@ -216,7 +310,7 @@ struct Clock<'a> {
 
 impl Clock<'_> {
     /// The time left, or the error that ends the phase.
-    fn remaining(&self) -> Result<Duration, TransportError> {
+    pub(super) fn remaining(&self) -> Result<Duration, TransportError> {
         if (self.cancelled)() {
             return Err(TransportError::Cancelled);
         }

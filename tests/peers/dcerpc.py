@@ -236,20 +236,22 @@ class Sealer:
         self.context_id = context_id
         self.align = align
         self.types = BufferType
+        # NTLM's 16 bytes, or what the context says (mitgss's Kerberos acceptor).
+        self.sig_len = getattr(ctx, "signature_len", SIGNATURE_LEN)
 
     def seal_pdu(self, ptype, flags, call_id, fixed, stub):
         """fixed: the 8 (or 24) bytes after the common header (alloc_hint, ids)."""
         pad = -len(stub) % self.align
         plain = stub + b"\0" * pad
-        frag_len = HEADER_LEN + len(fixed) + len(plain) + TRAILER_LEN + SIGNATURE_LEN
-        head = header(ptype, flags, frag_len, SIGNATURE_LEN, call_id) + fixed
+        frag_len = HEADER_LEN + len(fixed) + len(plain) + TRAILER_LEN + self.sig_len
+        head = header(ptype, flags, frag_len, self.sig_len, call_id) + fixed
         trl = trailer(self.auth_type, AUTHN_LEVEL_PKT_PRIVACY, pad, self.context_id)
         t = self.types
         res = self.ctx.wrap_iov([(t.sign_only, head), (t.data, plain), (t.sign_only, trl),
                                  t.header], encrypt=True)
         sealed, signature = res.buffers[1].data, res.buffers[3].data
-        if len(signature) != SIGNATURE_LEN:
-            raise RpcError("pyspnego gave a %d-byte signature" % len(signature))
+        if len(signature) != self.sig_len:
+            raise RpcError("the context gave a %d-byte signature" % len(signature))
         return head + sealed + trl + signature
 
     def open_pdu(self, pdu, fixed_len, tamper=None):

@@ -1,9 +1,15 @@
-"""impacket's DCE/RPC client (ncacn_ip_tcp, NTLM, packet privacy) as an independent WDS RPC
-client for tests/rpc_peers.rs: binds WdsRpcInterface and calls WdsRpcMessage (opnum 0) with
-a WDSMC_OP_INITIATE packet built by wdsc.py, then prints the reply's variables as JSON.
-impacket does not verify the server's reply signatures (spnego_client.py does).
+"""impacket's DCE/RPC client (ncacn_ip_tcp, NTLM or Kerberos, packet privacy) as an
+independent WDS RPC client for tests/rpc_peers.rs and tests/kerberos.rs: binds
+WdsRpcInterface and calls WdsRpcMessage (opnum 0) with a WDSMC_OP_INITIATE packet built by
+wdsc.py, then prints the reply's variables as JSON. impacket does not verify the server's
+reply signatures with NTLM (spnego_client.py does); with Kerberos its unwrap checks them.
+
+With --kerberos impacket logs in with SPNEGO (auth type 9) wrapping a DCE-style Kerberos
+AP-REQ for host/REMOTE_NAME, the service ticket taken from the credential cache KRB5CCNAME
+names (so it never contacts a KDC itself).
 
 Usage: impacket_client.py --port PORT --user [DOMAIN\\]NAME --password PW
+                          [--kerberos --remote-name NAME]
                           [--namespace NS] [--object OBJ] [--timeout SECONDS] [--images]
 
 --images sends MS-WDSOSD WDS_OP_IMG_ENUMERATE to the OS deployment endpoint instead and prints
@@ -26,6 +32,7 @@ try:
     from impacket.dcerpc.v5 import transport
     from impacket.dcerpc.v5.rpcrt import (
         DCERPCException,
+        RPC_C_AUTHN_GSS_NEGOTIATE,
         RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
         RPC_C_AUTHN_WINNT,
         rpc_status_codes,
@@ -50,8 +57,12 @@ def run(args):
     rpc = transport.DCERPCTransportFactory(binding)
     rpc.set_connect_timeout(args.timeout)
     rpc.set_credentials(user, args.password, domain)
+    if args.kerberos:
+        # The SPN is host/<remote name>; the connection still goes to 127.0.0.1.
+        rpc.setRemoteName(args.remote_name)
+        rpc.set_kerberos(True, kdcHost="127.0.0.1")
     dce = rpc.get_dce_rpc()
-    dce.set_auth_type(RPC_C_AUTHN_WINNT)
+    dce.set_auth_type(RPC_C_AUTHN_GSS_NEGOTIATE if args.kerberos else RPC_C_AUTHN_WINNT)
     dce.set_auth_level(RPC_C_AUTHN_LEVEL_PKT_PRIVACY)
     report = {"stage": "connect"}
     try:
@@ -115,6 +126,8 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)
+    parser.add_argument("--kerberos", action="store_true")
+    parser.add_argument("--remote-name", default="127.0.0.1")
     parser.add_argument("--namespace", default="ns")
     parser.add_argument("--object", default="a.bin")
     parser.add_argument("--timeout", type=float, default=10.0)

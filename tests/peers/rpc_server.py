@@ -7,7 +7,7 @@ object's session over UDP (MS-WDSMSI 2.2.2) and describes that session in its re
 SecMode 0x00030003 (the checksum both ways, as UDP-initiated sessions use) and a made-up
 UserSid, so a client that logs in here downloads from the real multicast session.
 
-Usage: rpc_server.py --users FILE [--relay 127.0.0.1:PORT --namespace NS --object OBJ]
+Usage: rpc_server.py --users FILE [--kerberos] [--relay 127.0.0.1:PORT --namespace NS --object OBJ]
                      [--port PORT] [--fragment N] [--metadata-size N] [--whole-size]
                      [--fault STATUS | --return-error CODE | --op-error CODE | --silent]
                      [--quirk NAME]... [--epm-port PORT]
@@ -23,6 +23,10 @@ no-sign-echo (bind_ack without PFC_SUPPORT_HEADER_SIGN; NTLM signs the header an
 pad16 (stub padded to 16 before the sec_trailer instead of 4),
 empty-metadata (a zero-length ContentMetadata, as MS-WDSMSI 2.2.1 words it for content
 without metadata; 3.1.5.2 and the 4.1 example leave the variable out).
+
+--kerberos also accepts raw Kerberos (auth_type 0x10) with MIT's own GSS-API acceptor
+(mitgss.py, DCE style, the keys from KRB5_KTNAME), its Wrap tokens made and checked by
+gss_wrap_iov / gss_unwrap_iov with the RPC header and sec_trailer signed.
 
 FILE holds pyspnego's NTLM_USER_FILE lines, DOMAIN:USER:PASSWORD. The first line on stdout
 is "port N" once the listener is bound; log lines go to stderr. Runs until killed.
@@ -46,6 +50,51 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 import dcerpc  # noqa: E402
 import wdsc  # noqa: E402
+
+AUTHN_GSS_KERBEROS = 0x10
+
+
+class _Buf:
+    def __init__(self, data):
+        self.data = data
+
+
+class _Result:
+    def __init__(self, buffers):
+        self.buffers = [_Buf(b) for b in buffers]
+
+
+class MitAcceptor:
+    """MIT's GSS-API acceptor behind the few calls Connection and dcerpc.Sealer make of a
+    pyspnego context (step, complete, wrap_iov, unwrap_iov), buffers by position:
+    [sign-only header, data, sign-only trailer, token]."""
+
+    negotiated_protocol = "kerberos (MIT GSS-API, DCE style)"
+
+    def __init__(self):
+        from mitgss import Gss
+        self.gss = Gss()
+        self.complete = False
+        self.client_principal = None
+        self.signature_len = None
+
+    def step(self, token):
+        out, more = self.gss.accept(token)
+        if not more:
+            self.complete = True
+            self.client_principal = self.gss.peer_name()
+            # MIT's token length is the same for every message of a context.
+            self.signature_len = self.gss.wrap_length(b"\0" * 24, b"\0" * 16, b"\0" * 8)
+        return out
+
+    def wrap_iov(self, buffers, encrypt=True):
+        head, plain, trl = buffers[0][1], buffers[1][1], buffers[2][1]
+        sealed, token = self.gss.wrap(head, plain, trl)
+        return _Result([head, sealed, trl, token])
+
+    def unwrap_iov(self, buffers):
+        head, sealed, trl, token = (b[1] for b in buffers)
+        return _Result([head, self.gss.unwrap(head, sealed, trl, token), trl, token])
 
 MAX_RECV_FRAG = 4280
 MIN_FRAG = 1432  # C706 MustRecvFragSize: the smallest max_xmit_frag a bind_ack may announce
@@ -232,6 +281,8 @@ class Connection:
                     elif self.auth_type == dcerpc.AUTHN_GSS_NEGOTIATE:
                         self.ctx = spnego.server(protocol="negotiate",
                                                  options=spnego.NegotiateOptions.use_negotiate)
+                    elif self.auth_type == AUTHN_GSS_KERBEROS and self.args.kerberos:
+                        self.ctx = MitAcceptor()
                     else:
                         log("%s: auth_type %d not offered" % (self.peer, self.auth_type))
                         self.send(dcerpc.build_pdu(dcerpc.BIND_NAK, 0x03, pdu.call_id,
@@ -382,7 +433,7 @@ class Connection:
 
     def respond(self, call_id, context_id, stub):
         size = self.args.fragment or self.max_xmit
-        overhead = dcerpc.HEADER_LEN + 8 + dcerpc.TRAILER_LEN + dcerpc.SIGNATURE_LEN
+        overhead = dcerpc.HEADER_LEN + 8 + dcerpc.TRAILER_LEN + self.sealer.sig_len
         # Chunks are multiples of 16 but the last; its padding to 4 before the sec_trailer
         # still fits `size`.
         chunks = dcerpc.fragments(stub, size, overhead)
@@ -404,6 +455,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", required=True, help="DOMAIN:USER:PASSWORD lines")
+    parser.add_argument("--kerberos", action="store_true",
+                        help="also accept auth_type 0x10 with MIT's GSS-API (KRB5_KTNAME)")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--relay", help="127.0.0.1:PORT of a wdsmc serve (its UDP MSI port)")
     parser.add_argument("--namespace", default="ns")

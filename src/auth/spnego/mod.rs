@@ -1,10 +1,11 @@
-//! SPNEGO (RFC 4178, MS-SPNG) with NTLM as the only mechanism we can complete. Kerberos
-//! OIDs are recognised in a client's list so a Windows client's Kerberos-first offer is
-//! answered with NTLM.
+//! SPNEGO (RFC 4178, MS-SPNG) around Kerberos (both OIDs, MS-KRB5 first as Windows sends
+//! it) and NTLM, initiator and acceptor; see [`client`] and [`server`] for the legs.
 //!
-//! The mechListMIC is NTLM's GetMIC over the initiator's MechTypeList DER. Each side's RC4
-//! stream is re-keyed after the MIC it makes or checks (MS-SPNG 3.2.5.1, 3.3.5.1); the
-//! sequence numbers go on counting, so the first sealed PDU carries sequence number 1.
+//! With NTLM, the mechListMIC is NTLM's GetMIC over the initiator's MechTypeList DER. Each
+//! side's RC4 stream is re-keyed after the MIC it makes or checks (MS-SPNG 3.2.5.1, 3.3.5.1);
+//! the sequence numbers go on counting, so the first sealed PDU carries sequence number 1.
+//! With Kerberos chosen as the initiator's first mechanism no MIC is needed (RFC 4178 5); one
+//! that arrives is a krb5 MIC token and is checked.
 
 pub mod client;
 pub mod der;
