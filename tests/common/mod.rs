@@ -3,7 +3,10 @@
 
 #![allow(dead_code)]
 
+#[cfg(target_os = "linux")]
+pub mod netns;
 pub mod observed;
+pub mod process;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,101 @@
+//! The tests' child processes: `wdsmc serve` from its start to the test's end, and waits with
+//! a time limit.
+
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// `wdsmc serve` started by a test, its stderr in a log file; killed when dropped.
+pub struct ServeProcess {
+    pub child: Child,
+    pub log: PathBuf,
+    /// Where it serves MSI, and RPC when it has a listener: from its "serving on" line.
+    pub msi: SocketAddr,
+    pub rpc: Option<SocketAddr>,
+}
+
+impl ServeProcess {
+    /// Spawns `command` (a `wdsmc serve`, perhaps under `nsenter` or `faketime`) with stdin
+    /// and stdout null and stderr into `log`, and waits up to 20 s for its "serving on" line.
+    /// Panics, with the log, when it exits or the time runs out first.
+    pub fn spawn(command: &mut Command, log: PathBuf) -> ServeProcess {
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .expect("starting wdsmc serve");
+        let mut process = ServeProcess {
+            child,
+            log,
+            msi: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            rpc: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = process.log_text();
+            // "wdsmc: serving on MSI-ADDR[ and RPC RPC-ADDR] (Ctrl-C to stop)"
+            if let Some(line) = text.lines().find(|l| l.contains("serving on")) {
+                let mut addrs = line
+                    .split_whitespace()
+                    .filter_map(|w| w.parse::<SocketAddr>().ok());
+                process.msi = addrs
+                    .next()
+                    .unwrap_or_else(|| panic!("no MSI address in {line:?}"));
+                process.rpc = addrs.next();
+                return process;
+            }
+            if let Some(status) = process.child.try_wait().unwrap() {
+                panic!("wdsmc serve exited with {status}:\n{text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wdsmc serve did not start:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits up to `limit` for `needle` in the log; panics with the log when it never shows.
+    pub fn wait_for_log(&self, needle: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.log_text().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "server log never showed {needle:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits up to `limit` for `child` to exit; kills and reaps it and returns `None` when it
+/// does not.
+pub fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
