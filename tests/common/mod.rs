@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod memory_download;
 #[cfg(target_os = "linux")]
 pub mod netns;
 pub mod observed;

@@ -86,8 +86,31 @@ impl Drop for ServeProcess {
 /// Waits up to `limit` for `child` to exit; kills and reaps it and returns `None` when it
 /// does not.
 pub fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    wait_polling(child, limit, Duration::from_millis(20), || {})
+}
+
+/// [`wait_or_kill`], reading the child's peak resident memory ([`vm_hwm_kib`]) every `every`
+/// meanwhile; also returns the highest peak read.
+pub fn wait_sampling_peak(
+    child: &mut Child,
+    limit: Duration,
+    every: Duration,
+) -> (Option<ExitStatus>, i64) {
+    let pid = child.id();
+    let mut peak = 0;
+    let status = wait_polling(child, limit, every, || peak = peak.max(vm_hwm_kib(pid)));
+    (status, peak)
+}
+
+fn wait_polling(
+    child: &mut Child,
+    limit: Duration,
+    every: Duration,
+    mut each_poll: impl FnMut(),
+) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;
     loop {
+        each_poll();
         if let Some(status) = child.try_wait().unwrap() {
             return Some(status);
         }
@@ -96,6 +119,19 @@ pub fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
             let _ = child.wait();
             return None;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(every);
     }
+}
+
+/// Process `pid`'s peak resident set (VmHWM) in KiB while it runs; 0 once it is gone or
+/// where there is no /proc. (`wait4`'s ru_maxrss is no use here: it includes the forking
+/// test process's own peak.)
+pub fn vm_hwm_kib(pid: u32) -> i64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
