@@ -19,10 +19,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::netns::{Bridge, Netns, missing_tool};
+use common::peers::{PEERS, imports_or_skip, python_command};
 use common::process::{ServeProcess, wait_or_kill};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wdsmc");
-const PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers");
 const SERVER_IP: &str = "10.78.0.1";
 const CLIENT_IP: &str = "10.78.0.11";
 const WATCHER_IP: &str = "10.78.0.12";
@@ -376,26 +376,6 @@ fn fake_wim(images: &[(u32, &str)]) -> Vec<u8> {
     out
 }
 
-fn python() -> String {
-    std::env::var("WDSMC_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-fn impacket_available() -> bool {
-    match Command::new(python())
-        .args(["-c", "import impacket"])
-        .output()
-    {
-        Ok(o) if o.status.success() => true,
-        _ => {
-            eprintln!(
-                "SKIP (peer part): {} lacks impacket; pip install -r tests/peers/requirements.txt and set WDSMC_PYTHON",
-                python()
-            );
-            false
-        }
-    }
-}
-
 /// (group, name, index, namespace, size) of each image in a JSON list; the two clients
 /// name the size field differently (`size_key`).
 fn image_rows(
@@ -513,10 +493,10 @@ fn images_lists_what_serve_offers_and_impacket_reads_the_same() {
     );
     assert_eq!(anonymous.status.code(), Some(2));
 
-    if impacket_available() {
+    // Our client's answer is checked either way; impacket's only where it is installed.
+    if imports_or_skip("impacket") {
         let peer = output_bounded(
-            Command::new(python())
-                .env("PYTHONDONTWRITEBYTECODE", "1")
+            python_command()
                 .arg(format!("{PEERS}/impacket_client.py"))
                 .args([
                     "--port",

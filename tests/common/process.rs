@@ -59,7 +59,7 @@ impl ServeProcess {
     }
 
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        super::read_text(&self.log)
     }
 
     /// Waits up to `limit` for `needle` in the log; panics with the log when it never shows.
@@ -87,6 +87,11 @@ impl Drop for ServeProcess {
 /// does not.
 pub fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     wait_polling(child, limit, Duration::from_millis(20), || {})
+}
+
+/// [`wait_or_kill`] for a child that must finish: panics, naming `what`, past `limit`.
+pub fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    wait_or_kill(child, limit).unwrap_or_else(|| panic!("{what} did not finish within {limit:?}"))
 }
 
 /// [`wait_or_kill`], reading the child's peak resident memory ([`vm_hwm_kib`]) every `every`
