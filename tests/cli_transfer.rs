@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::process::{ServeProcess, wait_or_kill};
+use common::process::{ServeProcess, loopback_serve_args, wait_or_kill};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wdsmc");
 
@@ -29,27 +29,15 @@ impl Served {
             std::fs::write(content.join(name), data).unwrap();
         }
         let namespace = format!("test={}", content.display());
-        let ports = format!("{}-{}", 47200 + n * 10, 47209 + n * 10);
-        let groups = format!("239.255.{}.0/24", 80 + n);
-        let msi = (47000 + n).to_string();
-        let mut args = vec![
-            "serve",
-            "--namespace",
-            &namespace,
-            "--listen",
-            "127.0.0.1",
-            "--msi-port",
-            &msi,
-            "--port-range",
-            &ports,
-            "--group-range",
-            &groups,
-            "--ttl",
-            "1",
-        ];
-        args.extend_from_slice(extra);
         let process = ServeProcess::spawn(
-            Command::new(BIN).args(&args),
+            Command::new(BIN)
+                .args(loopback_serve_args(
+                    &namespace,
+                    47000 + n,
+                    47200 + n * 10,
+                    80 + n,
+                ))
+                .args(extra),
             root.path().join("server.log"),
         );
         Served {

@@ -49,7 +49,7 @@ use wdsmc::wire::security::SymKey;
 use wdsmc::wire::wdsc::InitiateReply;
 
 use common::memory_download::MemoryDownload;
-use common::process::{ServeProcess, vm_hwm_kib, wait_sampling_peak};
+use common::process::{ServeProcess, loopback_serve_args, vm_hwm_kib, wait_sampling_peak};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wdsmc");
 const PASSWORD: &str = "correct horse";
@@ -325,33 +325,17 @@ impl Served {
         let accounts = root.path().join("accounts");
         std::fs::write(&accounts, format!("WDS\\alice:{PASSWORD}\n")).unwrap();
         let namespace = format!("ns={}", content.display());
-        let ports = format!("{}-{}", 47700 + n * 10, 47709 + n * 10);
-        let groups = format!("239.255.{}.0/24", 190 + n);
-        let msi = (47600 + n).to_string();
-        let mut args = vec![
-            "serve",
-            "--namespace",
-            &namespace,
-            "--listen",
-            "127.0.0.1",
-            "--msi-port",
-            &msi,
-            "--port-range",
-            &ports,
-            "--group-range",
-            &groups,
-            "--ttl",
-            "1",
-            "--accounts",
-            accounts.to_str().unwrap(),
-            "--rpc-port",
-            "0",
-            "--log-format",
-            "json",
-        ];
-        args.extend_from_slice(extra);
         let process = ServeProcess::spawn(
-            Command::new(BIN).args(&args),
+            Command::new(BIN)
+                .args(loopback_serve_args(
+                    &namespace,
+                    47600 + n,
+                    47700 + n * 10,
+                    190 + n,
+                ))
+                .args(["--accounts", accounts.to_str().unwrap(), "--rpc-port", "0"])
+                .args(["--log-format", "json"])
+                .args(extra),
             root.path().join("server.log"),
         );
         Served { process, root }

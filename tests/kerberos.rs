@@ -24,7 +24,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::peers::{PEERS, imports_or_skip, python_command};
-use common::process::{ServeProcess, wait_bounded};
+use common::process::{ServeProcess, loopback_serve_args, wait_bounded};
 use common::read_text;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wdsmc");
@@ -169,26 +169,6 @@ impl Served {
         let content = common::content(300_000, 9100 + u64::from(n));
         std::fs::write(dir.join("a.bin"), &content).unwrap();
         let namespace = format!("ns={}", dir.display());
-        let ports = format!("{}-{}", 45000 + n * 10, 45009 + n * 10);
-        let groups = format!("239.255.{}.0/24", 230 + n);
-        let mut args = vec![
-            "serve",
-            "--namespace",
-            &namespace,
-            "--listen",
-            "127.0.0.1",
-            "--msi-port",
-            "0",
-            "--rpc-port",
-            "0",
-            "--port-range",
-            &ports,
-            "--group-range",
-            &groups,
-            "--ttl",
-            "1",
-        ];
-        args.extend_from_slice(extra);
         let mut command = match offset {
             Some(offset) => {
                 let mut c = Command::new("faketime");
@@ -197,7 +177,11 @@ impl Served {
             }
             None => Command::new(BIN),
         };
-        let process = ServeProcess::spawn(command.args(&args), root.path().join("serve.log"));
+        command
+            .args(loopback_serve_args(&namespace, 0, 45000 + n * 10, 230 + n))
+            .args(["--rpc-port", "0"])
+            .args(extra);
+        let process = ServeProcess::spawn(&mut command, root.path().join("serve.log"));
         Served {
             msi_port: process.msi.port(),
             // Without --accounts or --keytab there is no RPC listener.

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use common::peers::{PEERS, imports_or_skip, python_command};
-use common::process::{ServeProcess, wait_bounded};
+use common::process::{ServeProcess, loopback_serve_args, wait_bounded};
 use common::read_text;
 
 const BIN: &str = env!("CARGO_BIN_EXE_wdsmc");
@@ -65,30 +65,13 @@ impl Served {
         let accounts = root.path().join("accounts");
         std::fs::write(&accounts, format!("{USER}:{PASSWORD}\n")).unwrap();
         let namespace = format!("ns={}", dir.display());
-        let ports = format!("{}-{}", 44000 + n * 10, 44009 + n * 10);
-        let groups = format!("239.255.{}.0/24", 200 + n);
-        let mut args = vec![
-            "serve",
-            "--namespace",
-            &namespace,
-            "--listen",
-            "127.0.0.1",
-            "--msi-port",
-            "0",
-            "--rpc-port",
-            "0",
-            "--accounts",
-            accounts.to_str().unwrap(),
-            "--port-range",
-            &ports,
-            "--group-range",
-            &groups,
-            "--ttl",
-            "1",
-        ];
-        args.extend_from_slice(extra);
-        let process =
-            ServeProcess::spawn(Command::new(BIN).args(&args), root.path().join("serve.log"));
+        let process = ServeProcess::spawn(
+            Command::new(BIN)
+                .args(loopback_serve_args(&namespace, 0, 44000 + n * 10, 200 + n))
+                .args(["--rpc-port", "0", "--accounts", accounts.to_str().unwrap()])
+                .args(extra),
+            root.path().join("serve.log"),
+        );
         Served {
             msi_port: process.msi.port(),
             rpc_port: process.rpc.expect("an RPC listener").port(),

@@ -7,6 +7,35 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// `serve` and the options every loopback `wdsmc serve` of the tests starts with: namespace
+/// `namespace` (NAME=FOLDER) on 127.0.0.1, MSI on `msi_port` (0: any free port), session
+/// ports `first_port` to `first_port + 9` and groups 239.255.`group`.0/24, TTL 1. Each test
+/// gets ports and groups no other test uses.
+pub fn loopback_serve_args(
+    namespace: &str,
+    msi_port: u16,
+    first_port: u16,
+    group: u16,
+) -> Vec<String> {
+    [
+        "serve",
+        "--namespace",
+        namespace,
+        "--listen",
+        "127.0.0.1",
+        "--msi-port",
+        &msi_port.to_string(),
+        "--port-range",
+        &format!("{first_port}-{}", first_port + 9),
+        "--group-range",
+        &format!("239.255.{group}.0/24"),
+        "--ttl",
+        "1",
+    ]
+    .map(String::from)
+    .into()
+}
+
 /// `wdsmc serve` started by a test, its stderr in a log file; killed when dropped.
 pub struct ServeProcess {
     pub child: Child,
