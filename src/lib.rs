@@ -26,6 +26,9 @@ mod sys;
 pub mod transport;
 pub mod wire;
 
+#[cfg(test)]
+mod test_util;
+
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

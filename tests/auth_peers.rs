@@ -5,8 +5,10 @@
 //! The interpreter is `$WDSMC_PYTHON` (default `python3`); it needs pyspnego (tested with
 //! `pyspnego==0.12.4`). Without it the tests print why and pass without checking anything.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -17,28 +19,13 @@ use wdsmc::auth::{
 };
 use wdsmc::rpc::security::{AuthError, AuthStep, ClientAuth, Protection, ServerAuth};
 
-const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/ntlm_peer.py");
+use common::peers::{imports_or_skip, python_command};
 
-fn python() -> String {
-    std::env::var("WDSMC_PYTHON").unwrap_or_else(|_| "python3".into())
-}
+const PEER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/ntlm_peer.py");
 
 /// Whether the peer can run here; prints the reason when not.
 fn peer_available() -> bool {
-    let py = python();
-    match Command::new(&py).args(["-c", "import spnego"]).output() {
-        Ok(o) if o.status.success() => true,
-        Ok(_) => {
-            eprintln!(
-                "SKIP: {py} has no pyspnego (pip install pyspnego==0.12.4; set WDSMC_PYTHON)"
-            );
-            false
-        }
-        Err(e) => {
-            eprintln!("SKIP: cannot run {py}: {e}");
-            false
-        }
-    }
+    imports_or_skip("spnego")
 }
 
 // --- base64, enough for the peer's line protocol ----------------------------------------
@@ -96,7 +83,7 @@ struct Peer {
 
 impl Peer {
     fn start(args: &[&str]) -> Peer {
-        let mut child = Command::new(python())
+        let mut child = python_command()
             .arg(PEER)
             .args(args)
             .stdin(Stdio::piped())

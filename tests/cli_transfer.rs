@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use common::process::{ServeProcess, loopback_serve_args, wait_or_kill};
+
 const BIN: &str = env!("CARGO_BIN_EXE_wdsmc");
 
-/// A `wdsmc serve` process; killed when dropped.
+/// A `wdsmc serve` process with its own content folder; killed when dropped.
 struct Served {
-    child: Child,
-    msi_port: u16,
-    log: PathBuf,
+    process: ServeProcess,
     _root: tempfile::TempDir,
 }
 
@@ -28,68 +28,26 @@ impl Served {
         for (name, data) in files {
             std::fs::write(content.join(name), data).unwrap();
         }
-        let msi_port = 47000 + n;
-        let log = root.path().join("server.log");
         let namespace = format!("test={}", content.display());
-        let ports = format!("{}-{}", 47200 + n * 10, 47209 + n * 10);
-        let groups = format!("239.255.{}.0/24", 80 + n);
-        let msi = msi_port.to_string();
-        let mut args = vec![
-            "serve",
-            "--namespace",
-            &namespace,
-            "--listen",
-            "127.0.0.1",
-            "--msi-port",
-            &msi,
-            "--port-range",
-            &ports,
-            "--group-range",
-            &groups,
-            "--ttl",
-            "1",
-        ];
-        args.extend_from_slice(extra);
-        let child = Command::new(BIN)
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .expect("starting wdsmc serve");
-        let served = Served {
-            child,
-            msi_port,
-            log,
+        let process = ServeProcess::spawn(
+            Command::new(BIN)
+                .args(loopback_serve_args(
+                    &namespace,
+                    47000 + n,
+                    47200 + n * 10,
+                    80 + n,
+                ))
+                .args(extra),
+            root.path().join("server.log"),
+        );
+        Served {
+            process,
             _root: root,
-        };
-        served.wait_for_log("serving on", Duration::from_secs(15));
-        served
+        }
     }
 
     fn server(&self) -> String {
-        format!("127.0.0.1:{}", self.msi_port)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn wait_for_log(&self, needle: &str, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if self.log_text().contains(needle) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("server log never showed {needle:?}:\n{}", self.log_text());
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.msi.to_string()
     }
 }
 
@@ -121,25 +79,15 @@ fn wait_with_deadline(
     stderr: PathBuf,
     limit: Duration,
 ) -> Finished {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let stderr = std::fs::read_to_string(&stderr).unwrap_or_default();
-            return Finished {
-                status,
-                stdout,
-                stderr,
-            };
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "wdsmc get did not finish within {limit:?}; stderr:\n{}",
-                std::fs::read_to_string(&stderr).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(25));
+    let status = wait_or_kill(&mut child, limit);
+    let stderr = std::fs::read_to_string(&stderr).unwrap_or_default();
+    let Some(status) = status else {
+        panic!("wdsmc get did not finish within {limit:?}; stderr:\n{stderr}");
+    };
+    Finished {
+        status,
+        stdout,
+        stderr,
     }
 }
 
@@ -366,7 +314,7 @@ fn interrupt_once_flowing(served: &Served, dir: &Path, args: &[&str]) {
     assert_nothing_downloaded(dir);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let log = served.log_text();
+        let log = served.process.log_text();
         let seen = log.lines().any(|line| {
             let upper = line.to_ascii_uppercase();
             upper.contains("LEAVE") && upper.contains("CANCEL")
@@ -557,11 +505,13 @@ fn authenticated_downloads_are_byte_exact_in_each_security_mode() {
         assert_eq!(done.status.code(), Some(0), "{mode}: {}", done.stderr);
         assert!(std::fs::read(dir.path().join("image.wim")).unwrap() == data);
         assert_eq!(downloads_in(dir.path()), ["image.wim"]);
-        served.wait_for_log(expected, Duration::from_secs(5));
+        served
+            .process
+            .wait_for_log(expected, Duration::from_secs(5));
         assert!(
-            served.log_text().contains("WDS\\alice"),
+            served.process.log_text().contains("WDS\\alice"),
             "{}",
-            served.log_text()
+            served.process.log_text()
         );
     }
 }
@@ -617,7 +567,7 @@ fn a_wrong_password_exits_9_with_nothing_written_and_is_never_printed() {
             traced.contains("RPC bind"),
             "the trace shows RPC PDUs:\n{traced}"
         );
-        for text in [&done.stderr, &traced, &served.log_text()] {
+        for text in [&done.stderr, &traced, &served.process.log_text()] {
             assert!(!text.contains(wrong), "the password was printed:\n{text}");
             assert!(
                 !text.contains(ALICE_PASSWORD),
@@ -682,7 +632,7 @@ fn passwords_from_the_environment_work_and_stay_out_of_traces_and_json() {
         .encode_utf16()
         .flat_map(u16::to_le_bytes)
         .collect();
-    for text in [&done.stderr, &traced, &served.log_text()] {
+    for text in [&done.stderr, &traced, &served.process.log_text()] {
         assert!(
             !text.contains(ALICE_PASSWORD),
             "the password was printed:\n{text}"

@@ -7,11 +7,12 @@
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::memory_download::MemoryDownload;
 use common::{TestServer, content};
-use wdsmc::transport::{Event, InterfaceSpec, Request, Session, Status};
+use wdsmc::transport::{InterfaceSpec, Request, Status};
 use wdsmc::wire::msi::{MsiPacket, MsiRequest};
 use wdsmc::wire::mt::{
     Ack, Body, Join, Leave, LeaveReason, Nack, Packet, PollAck, Qcr, Security, SeqRange, checksum,
@@ -182,22 +183,9 @@ fn download(server: &TestServer, object: &str, size: usize) -> Vec<u8> {
     request.timeouts.join = Duration::from_secs(20);
     request.timeouts.inactivity = Duration::from_secs(10);
     request.seed = Some(3);
-    let data = Arc::new(Mutex::new(vec![0u8; size]));
-    let sink = Arc::clone(&data);
-    let session = Session::start(request, move |handle, event| {
-        if let Event::ReceiveContents { offset, data } = event {
-            let at = offset as usize;
-            sink.lock().unwrap()[at..at + data.len()].copy_from_slice(data);
-            handle.complete_receive(offset, data.len() as u64).unwrap();
-        }
-    })
-    .unwrap();
-    let status = session
-        .wait(Some(Duration::from_secs(60)))
-        .expect("the real client finishes");
-    assert_eq!(status, Status::Success);
-    // The session thread may still hold the callback (and its clone of `data`): copy out.
-    data.lock().unwrap().clone()
+    let (status, data) = MemoryDownload::start(request, size).finish(Duration::from_secs(60));
+    assert_eq!(status.expect("the real client finishes"), Status::Success);
+    data
 }
 
 #[test]

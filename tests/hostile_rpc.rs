@@ -21,10 +21,10 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use rand::TryRngCore;
@@ -42,11 +42,14 @@ use wdsmc::rpc::server::{AuthFactory, Server as RpcMachine, ServerConfig, Server
 use wdsmc::rpc::stub;
 use wdsmc::server::{NamespaceConfig, RpcConfig, Server, ServerConfig as WdsConfig};
 use wdsmc::transport::{
-    Event, Initiation, InterfaceSpec, Request as TransportRequest, RpcAuth, RpcInitiation, Session,
-    Status, initiate,
+    Initiation, InterfaceSpec, Request as TransportRequest, RpcAuth, RpcInitiation, Status,
+    initiate,
 };
 use wdsmc::wire::security::SymKey;
 use wdsmc::wire::wdsc::InitiateReply;
+
+use common::memory_download::MemoryDownload;
+use common::process::{ServeProcess, loopback_serve_args, vm_hwm_kib, wait_sampling_peak};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wdsmc");
 const PASSWORD: &str = "correct horse";
@@ -58,17 +61,6 @@ const MAX_FRAGMENTS: usize = 4096;
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
-
-/// A process's peak resident set (VmHWM) in KiB.
-fn vm_hwm_kib(pid: u32) -> i64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-            line.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or(0)
-}
 
 fn accounts() -> Accounts {
     Accounts::new(vec![Account::new("WDS", "alice", PASSWORD)])
@@ -321,10 +313,7 @@ fn initiate_stub(object: &str) -> Vec<u8> {
 
 /// `wdsmc serve --accounts` on loopback; killed when dropped.
 struct Served {
-    child: Child,
-    msi: SocketAddr,
-    rpc: SocketAddr,
-    log: PathBuf,
+    process: ServeProcess,
     root: tempfile::TempDir,
 }
 
@@ -335,78 +324,34 @@ impl Served {
         std::fs::create_dir(&content).unwrap();
         let accounts = root.path().join("accounts");
         std::fs::write(&accounts, format!("WDS\\alice:{PASSWORD}\n")).unwrap();
-        let log = root.path().join("server.log");
-        let msi_port = 47600 + n;
         let namespace = format!("ns={}", content.display());
-        let ports = format!("{}-{}", 47700 + n * 10, 47709 + n * 10);
-        let groups = format!("239.255.{}.0/24", 190 + n);
-        let msi = msi_port.to_string();
-        let mut args = vec![
-            "serve",
-            "--namespace",
-            &namespace,
-            "--listen",
-            "127.0.0.1",
-            "--msi-port",
-            &msi,
-            "--port-range",
-            &ports,
-            "--group-range",
-            &groups,
-            "--ttl",
-            "1",
-            "--accounts",
-            accounts.to_str().unwrap(),
-            "--rpc-port",
-            "0",
-            "--log-format",
-            "json",
-        ];
-        args.extend_from_slice(extra);
-        let child = Command::new(BIN)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("starting wdsmc serve");
-        let mut served = Served {
-            child,
-            msi: SocketAddr::from((Ipv4Addr::LOCALHOST, msi_port)),
-            rpc: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            log,
-            root,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "no RPC listener:\n{}",
-                served.log_text()
-            );
-            let rpc = served.log_lines().into_iter().find_map(|line| {
-                line.pointer("/fields/rpc_addr")
-                    .and_then(|a| a.as_str())
-                    .and_then(|a| a.parse::<SocketAddr>().ok())
-            });
-            if let Some(rpc) = rpc {
-                served.rpc = rpc;
-                return served;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let process = ServeProcess::spawn(
+            Command::new(BIN)
+                .args(loopback_serve_args(
+                    &namespace,
+                    47600 + n,
+                    47700 + n * 10,
+                    190 + n,
+                ))
+                .args(["--accounts", accounts.to_str().unwrap(), "--rpc-port", "0"])
+                .args(["--log-format", "json"])
+                .args(extra),
+            root.path().join("server.log"),
+        );
+        Served { process, root }
+    }
+
+    fn rpc(&self) -> SocketAddr {
+        self.process.rpc.expect("an RPC listener")
     }
 
     fn put(&self, name: &str, bytes: &[u8]) {
         std::fs::write(self.root.path().join("content").join(name), bytes).unwrap();
     }
 
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
     fn log_lines(&self) -> Vec<serde_json::Value> {
-        self.log_text()
+        self.process
+            .log_text()
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
@@ -425,62 +370,30 @@ impl Served {
     }
 
     fn vm_hwm_kib(&self) -> i64 {
-        vm_hwm_kib(self.child.id())
+        vm_hwm_kib(self.process.child.id())
     }
 
     fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+        self.process.child.try_wait().unwrap().is_none()
     }
 
     fn request(&self, object: &str) -> TransportRequest {
-        let mut request = TransportRequest::new(self.msi.to_string(), "ns", object);
+        let mut request = TransportRequest::new(self.process.msi.to_string(), "ns", object);
         request.interface = Some(InterfaceSpec::Address(IpAddr::V4(Ipv4Addr::LOCALHOST)));
         request.timeouts.initiation = Duration::from_secs(10);
         request.timeouts.inactivity = Duration::from_secs(20);
         let mut rpc = RpcInitiation::new(RpcAuth::Negotiate(Arc::new(credentials())));
-        rpc.port = self.rpc.port();
+        rpc.port = self.rpc().port();
         request.initiation = Initiation::Rpc(rpc);
         request
     }
 }
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A legitimate download running on its own thread; `finish` checks it byte-exact.
-struct Download {
-    data: Arc<Mutex<Vec<u8>>>,
-    session: Session,
-}
-
-impl Download {
-    fn start(request: TransportRequest, size: usize) -> Download {
-        let data = Arc::new(Mutex::new(vec![0u8; size]));
-        let sink = Arc::clone(&data);
-        let session = Session::start(request, move |handle, event| {
-            if let Event::ReceiveContents { offset, data } = event {
-                let at = offset as usize;
-                sink.lock().unwrap()[at..at + data.len()].copy_from_slice(data);
-                handle.complete_receive(offset, data.len() as u64).unwrap();
-            }
-        })
-        .unwrap();
-        Download { data, session }
-    }
-
-    fn finish(self, expected: &[u8]) {
-        let status = self.session.wait(Some(Duration::from_secs(90)));
-        assert_eq!(status, Some(Status::Success), "the legitimate download");
-        self.session.close();
-        assert!(
-            *self.data.lock().unwrap() == expected,
-            "the legitimate download differs"
-        );
-    }
+/// Finishes a legitimate download: a success, byte-exact.
+fn check_legitimate(download: MemoryDownload, expected: &[u8]) {
+    let (status, data) = download.finish(Duration::from_secs(90));
+    assert_eq!(status, Some(Status::Success), "the legitimate download");
+    assert!(data == expected, "the legitimate download differs");
 }
 
 /// Legitimate logins (a whole INITIATE each) every 100 ms until stopped: (successes, errors).
@@ -552,10 +465,10 @@ fn hostile_clients_cannot_disturb_the_server() {
     let bytes = common::content(10 << 20, 190);
     served.put("big.bin", &bytes);
     served.put("small.bin", b"small");
-    let rpc = served.rpc;
+    let rpc = served.rpc();
 
     // The legitimate client logs in and downloads for about five seconds at the capped rate.
-    let download = Download::start(served.request("big.bin"), bytes.len());
+    let download = MemoryDownload::start(served.request("big.bin"), bytes.len());
     std::thread::sleep(Duration::from_millis(500));
     let logins = Logins::start(served.request("small.bin"));
     let hwm_before = served.vm_hwm_kib();
@@ -810,7 +723,7 @@ fn hostile_clients_cannot_disturb_the_server() {
         healthy.elapsed().as_millis()
     );
 
-    download.finish(&bytes);
+    check_legitimate(download, &bytes);
     let hwm_after = served.vm_hwm_kib();
     eprintln!(
         "server peak RSS: {hwm_before} KiB before the cases, {hwm_after} KiB after; cases took {} ms",
@@ -914,7 +827,7 @@ fn slowloris_is_closed_by_the_idle_timeout() {
     let mut init = RpcInitiation::new(RpcAuth::Ntlm(Arc::new(credentials())));
     init.port = rpc_addr.port();
     request.initiation = Initiation::Rpc(init);
-    Download::start(request, bytes.len()).finish(&bytes);
+    check_legitimate(MemoryDownload::start(request, bytes.len()), &bytes);
 
     let (written, after, closed) = slow.join().unwrap();
     eprintln!(
@@ -964,6 +877,14 @@ impl Handshaken {
     fn response(&mut self, stub: &[u8]) -> Vec<Vec<u8>> {
         self.machine.respond(self.call_id, stub).unwrap();
         std::iter::from_fn(|| self.machine.poll_transmit()).collect()
+    }
+
+    /// Sends the sealed answer `stub`, then waits for the client to close.
+    fn answer(&mut self, stub: &[u8]) {
+        for frag in self.response(stub) {
+            send(&mut self.stream, &frag);
+        }
+        self.until_closed();
     }
 
     /// Waits (up to 10 s) for the client to close.
@@ -1094,28 +1015,21 @@ fn run_get(
         .stderr(std::fs::File::create(&stderr_path).unwrap())
         .spawn()
         .unwrap();
-    let pid = child.id();
-    let mut max_rss_kib = 0;
-    let code = std::thread::scope(|scope| {
+    let (code, max_rss_kib) = std::thread::scope(|scope| {
         let player = scope.spawn(|| script(&listener));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let code = loop {
-            max_rss_kib = max_rss_kib.max(vm_hwm_kib(pid));
-            if let Some(status) = child.try_wait().unwrap() {
-                break status.code().expect("exited, not killed by a signal");
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "{name}: wdsmc get did not exit; stderr:\n{}",
-                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        let (status, peak) = wait_sampling_peak(
+            &mut child,
+            Duration::from_secs(20),
+            Duration::from_millis(1),
+        );
+        let Some(status) = status else {
+            panic!(
+                "{name}: wdsmc get did not exit; stderr:\n{}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
         };
         player.join().expect("the script");
-        code
+        (status.code().expect("exited, not killed by a signal"), peak)
     });
     let outcome = Outcome {
         code,
@@ -1404,10 +1318,7 @@ fn reply_stub_claiming_a_4_gib_packet_exits_1() {
         stub.extend_from_slice(&0x0002_0000u32.to_le_bytes());
         stub.extend_from_slice(&u32::MAX.to_le_bytes());
         stub.extend_from_slice(&[0; 64]);
-        for frag in h.response(&stub) {
-            send(&mut h.stream, &frag);
-        }
-        h.until_closed();
+        h.answer(&stub);
     });
     check(&outcome, dir.path(), 1, "malformed");
 }
@@ -1420,10 +1331,7 @@ fn wdsc_reply_with_variable_count_0xffffffff_exits_1() {
         // Endpoint header (40) + Packet-Size, Version, Packet-Type, Padding, OpCode (12).
         packet[52..56].copy_from_slice(&u32::MAX.to_le_bytes());
         let stub = stub::encode_message_response(Some(&packet), 0).unwrap();
-        for frag in h.response(&stub) {
-            send(&mut h.stream, &frag);
-        }
-        h.until_closed();
+        h.answer(&stub);
     });
     check(&outcome, dir.path(), 1, "Variable-Count");
 }
@@ -1435,10 +1343,7 @@ fn sign_mode_without_a_sign_key_exits_1() {
         let mut sign = reply();
         sign.sec_mode = Some(0x0002_0001);
         let stub = stub::encode_message_response(Some(&sign.encode()), 0).unwrap();
-        for frag in h.response(&stub) {
-            send(&mut h.stream, &frag);
-        }
-        h.until_closed();
+        h.answer(&stub);
     });
     check(&outcome, dir.path(), 1, "SignKey");
 }

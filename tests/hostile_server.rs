@@ -7,6 +7,8 @@
 
 #![cfg(unix)]
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -20,6 +22,8 @@ use wdsmc::wire::msi::{MsiPacket, MsiReply};
 use wdsmc::wire::mt::{
     Body, DataPacket, JoinAck, Kick, KickReason, Nack, Ncf, Packet, Security, SeqRange,
 };
+
+use common::process::{vm_hwm_kib, wait_sampling_peak};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wdsmc");
 const SESSION_ID: u32 = 0x0BAD_5E55;
@@ -166,18 +170,6 @@ struct Outcome {
     max_rss_kib: i64,
 }
 
-/// The process's peak resident set (VmHWM) in KiB, while it runs. (`wait4`'s ru_maxrss is no
-/// use here: it includes the forking test process's own peak.)
-fn vm_hwm_kib(pid: libc::pid_t) -> i64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-            line.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or(0)
-}
-
 /// Runs `wdsmc get` against `server`, plays `script` meanwhile (on another thread), and
 /// samples the process's peak resident memory until it exits.
 fn run_get(
@@ -217,7 +209,7 @@ fn run_get(
         .stderr(std::fs::File::create(&stderr_path).unwrap())
         .spawn()
         .unwrap();
-    let pid = child.id() as libc::pid_t;
+    let pid = child.id();
     let mut max_rss_kib = 0;
     std::thread::scope(|scope| {
         let player = scope.spawn(|| script(server));
@@ -227,27 +219,21 @@ fn run_get(
         }
         player.join().expect("script");
     });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        max_rss_kib = max_rss_kib.max(vm_hwm_kib(pid));
-        if let Some(status) = child.try_wait().unwrap() {
-            return Outcome {
-                code: status
-                    .code()
-                    .expect("wdsmc get exited, not killed by a signal"),
-                stderr: std::fs::read_to_string(&stderr_path).unwrap_or_default(),
-                max_rss_kib,
-            };
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "wdsmc get did not exit; stderr:\n{}",
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    let (status, peak) = wait_sampling_peak(
+        &mut child,
+        Duration::from_secs(20),
+        Duration::from_millis(5),
+    );
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let Some(status) = status else {
+        panic!("wdsmc get did not exit; stderr:\n{stderr}");
+    };
+    Outcome {
+        code: status
+            .code()
+            .expect("wdsmc get exited, not killed by a signal"),
+        stderr,
+        max_rss_kib: max_rss_kib.max(peak),
     }
 }
 

@@ -20,33 +20,18 @@ mod common;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::peers::{PEERS, imports_or_skip, python_command};
+use common::process::{ServeProcess, loopback_serve_args, wait_bounded};
+use common::read_text;
+
 const BIN: &str = env!("CARGO_BIN_EXE_wdsmc");
-const PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers");
 const SPN: &str = "host/wds.wdsmc.test";
 const ALICE: &str = "alice@WDSMC.TEST";
 const ALICE_PW: &str = "alice-pass-1";
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{what} did not finish in {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// A realm from `tests/peers/kdc.sh`, stopped and removed when dropped.
 struct Kdc {
@@ -157,10 +142,9 @@ impl Drop for Kdc {
 
 /// A `wdsmc serve` with a keytab (and maybe accounts); killed when dropped.
 struct Served {
-    child: Child,
+    process: ServeProcess,
     msi_port: u16,
     rpc_port: u16,
-    log: PathBuf,
     content: Vec<u8>,
     _root: tempfile::TempDir,
 }
@@ -184,28 +168,7 @@ impl Served {
         std::fs::create_dir(&dir).unwrap();
         let content = common::content(300_000, 9100 + u64::from(n));
         std::fs::write(dir.join("a.bin"), &content).unwrap();
-        let log = root.path().join("serve.log");
         let namespace = format!("ns={}", dir.display());
-        let ports = format!("{}-{}", 45000 + n * 10, 45009 + n * 10);
-        let groups = format!("239.255.{}.0/24", 230 + n);
-        let mut args = vec![
-            "serve",
-            "--namespace",
-            &namespace,
-            "--listen",
-            "127.0.0.1",
-            "--msi-port",
-            "0",
-            "--rpc-port",
-            "0",
-            "--port-range",
-            &ports,
-            "--group-range",
-            &groups,
-            "--ttl",
-            "1",
-        ];
-        args.extend_from_slice(extra);
         let mut command = match offset {
             Some(offset) => {
                 let mut c = Command::new("faketime");
@@ -214,54 +177,23 @@ impl Served {
             }
             None => Command::new(BIN),
         };
-        let child = command
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .expect("starting wdsmc serve");
-        let mut served = Served {
-            child,
-            msi_port: 0,
-            rpc_port: 0,
-            log,
+        command
+            .args(loopback_serve_args(&namespace, 0, 45000 + n * 10, 230 + n))
+            .args(["--rpc-port", "0"])
+            .args(extra);
+        let process = ServeProcess::spawn(&mut command, root.path().join("serve.log"));
+        Served {
+            msi_port: process.msi.port(),
+            // Without --accounts or --keytab there is no RPC listener.
+            rpc_port: process.rpc.map_or(0, |rpc| rpc.port()),
+            process,
             content,
             _root: root,
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let text = read(&served.log);
-            if let Some(line) = text.lines().find(|l| l.contains("serving on")) {
-                let ports: Vec<u16> = line
-                    .split_whitespace()
-                    .filter_map(|w| w.strip_prefix("127.0.0.1:"))
-                    .map(|p| p.parse().expect("a port in the log line"))
-                    .collect();
-                // Without --accounts or --keytab there is no RPC listener.
-                (served.msi_port, served.rpc_port) = (ports[0], ports.get(1).copied().unwrap_or(0));
-                return served;
-            }
-            if let Some(status) = served.child.try_wait().unwrap() {
-                panic!("wdsmc serve exited with {status}:\n{text}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "wdsmc serve did not start:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     fn log_text(&self) -> String {
-        read(&self.log)
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.log_text()
     }
 }
 
@@ -346,7 +278,7 @@ fn get_ports(
     let status = wait_bounded(&mut child, LIMIT, "wdsmc get");
     Got {
         code: status.code(),
-        stderr: read(&stderr_path),
+        stderr: read_text(&stderr_path),
         out,
     }
 }
@@ -707,9 +639,8 @@ fn mit_gssapi_in_dce_style_logs_in_and_both_sides_check_header_signed_wraps() {
             spn,
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        Command::new(python())
+        python_command()
             .args(&args)
-            .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("KRB5_CONFIG", kdc.var("KRB5_CONFIG"))
             .env("KRB5CCNAME", format!("FILE:{}", cc.display()))
             .output()
@@ -749,12 +680,8 @@ fn mit_gssapi_in_dce_style_logs_in_and_both_sides_check_header_signed_wraps() {
 
 #[test]
 fn our_client_logs_in_to_mit_s_gssapi_acceptor_and_downloads_byte_exact() {
-    let ok = Command::new(python())
-        .args(["-c", "import spnego"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("SKIP: {} lacks pyspnego (rpc_server.py needs it)", python());
+    // rpc_server.py's acceptor is pyspnego's.
+    if !imports_or_skip("spnego") {
         return;
     }
     let Some(kdc) = Kdc::start(9) else { return };
@@ -766,7 +693,7 @@ fn our_client_logs_in_to_mit_s_gssapi_acceptor_and_downloads_byte_exact() {
     std::fs::write(&users, "X:nobody:unused\n").unwrap();
     let log = dir.path().join("rpc_server.log");
     let relay = format!("127.0.0.1:{}", served.msi_port);
-    let mut child = Command::new(python())
+    let mut child = python_command()
         .args([
             &format!("{PEERS}/rpc_server.py"),
             "--users",
@@ -775,7 +702,6 @@ fn our_client_logs_in_to_mit_s_gssapi_acceptor_and_downloads_byte_exact() {
             "--relay",
             &relay,
         ])
-        .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("KRB5_CONFIG", kdc.var("KRB5_CONFIG"))
         .env("KRB5_KTNAME", format!("FILE:{}", kdc.var("KEYTAB")))
         .env("KRB5RCACHETYPE", "none")
@@ -794,7 +720,7 @@ fn our_client_logs_in_to_mit_s_gssapi_acceptor_and_downloads_byte_exact() {
         Some(Ok(p)) => p,
         _ => {
             let _ = child.kill();
-            panic!("rpc_server.py did not start: {line:?}\n{}", read(&log));
+            panic!("rpc_server.py did not start: {line:?}\n{}", read_text(&log));
         }
     };
     let got = get_ports(
@@ -815,7 +741,7 @@ fn our_client_logs_in_to_mit_s_gssapi_acceptor_and_downloads_byte_exact() {
     );
     let _ = child.kill();
     let _ = child.wait();
-    let text = read(&log);
+    let text = read_text(&log);
     assert_downloaded(&got, &served);
     assert!(
         text.contains("logged in as alice@WDSMC.TEST (kerberos (MIT GSS-API, DCE style))"),
@@ -825,21 +751,9 @@ fn our_client_logs_in_to_mit_s_gssapi_acceptor_and_downloads_byte_exact() {
 
 // --- impacket → wdsmc serve --------------------------------------------------------------------
 
-fn python() -> String {
-    std::env::var("WDSMC_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
 #[test]
 fn impacket_kerberos_client_logs_in_to_wdsmc_serve() {
-    let ok = Command::new(python())
-        .args(["-c", "import impacket"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!(
-            "SKIP: {} lacks impacket; pip install -r tests/peers/requirements.txt and set WDSMC_PYTHON",
-            python()
-        );
+    if !imports_or_skip("impacket") {
         return;
     }
     let Some(kdc) = Kdc::start(6) else { return };
@@ -873,9 +787,8 @@ fn impacket_kerberos_client_logs_in_to_wdsmc_serve() {
             "a.bin".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        Command::new(python())
+        python_command()
             .args(&args)
-            .env("PYTHONDONTWRITEBYTECODE", "1")
             .env("KRB5CCNAME", cc.display().to_string())
             .output()
             .unwrap()

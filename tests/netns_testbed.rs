@@ -13,90 +13,19 @@ mod common;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+
+use common::netns::{Bridge, Netns, missing_tool};
+use common::process::{ServeProcess, wait_or_kill};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wdsmc");
 const SERVER_IP: &str = "10.77.0.1";
 const MSI_PORT: &str = "4011";
 
-fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{cmd:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// A network namespace held open by a sleeping `unshare --net` process.
-struct Netns {
-    holder: Child,
-}
-
-impl Netns {
-    fn new(name: &'static str) -> Result<Netns, String> {
-        let holder = Command::new("unshare")
-            .args(["--net", "--", "sleep", "600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("unshare: {e}"))?;
-        let ns = Netns { holder };
-        // Wait until the holder has actually switched namespaces.
-        let own = std::fs::read_link("/proc/self/ns/net").ok();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::fs::read_link(ns.path()).ok() == own {
-            if Instant::now() > deadline {
-                return Err(format!("namespace {name} never appeared"));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        ns.ip(&["link", "set", "lo", "up"])?;
-        Ok(ns)
-    }
-
-    fn pid(&self) -> u32 {
-        self.holder.id()
-    }
-
-    fn path(&self) -> String {
-        format!("/proc/{}/ns/net", self.pid())
-    }
-
-    /// A command that runs `program` inside this namespace.
-    fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new("nsenter");
-        cmd.arg(format!("--net={}", self.path()))
-            .arg("--")
-            .arg(program);
-        cmd
-    }
-
-    fn ip(&self, args: &[&str]) -> Result<(), String> {
-        run(self.command("ip").args(args))
-    }
-
-    fn tc(&self, args: &[&str]) -> Result<(), String> {
-        run(self.command("tc").args(args))
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = self.holder.kill();
-        let _ = self.holder.wait();
-    }
-}
-
 /// Bridge namespace plus one namespace per host, each attached by a veth pair.
 struct Testbed {
-    bridge: Netns,
+    bridge: Bridge,
     server: Netns,
     clients: Vec<Netns>,
     /// Loss per client link in percent, when nftables stands in for netem.
@@ -107,20 +36,8 @@ const CLIENT_NAMES: [&str; 4] = ["wdsC1", "wdsC2", "wdsC3", "wdsC4"];
 
 impl Testbed {
     fn new() -> Result<Testbed, String> {
-        let bridge = Netns::new("wdsBR")?;
         // Large MTUs keep a block in one frame, so a loss rate is a datagram loss rate.
-        bridge.ip(&["link", "add", "br0", "mtu", "65535", "type", "bridge"])?;
-        // No IGMP snooping: forward multicast to every port, with or without a querier.
-        bridge.ip(&[
-            "link",
-            "set",
-            "br0",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ])?;
-        bridge.ip(&["link", "set", "br0", "up"])?;
+        let bridge = Bridge::new(65535)?;
         let server = Netns::new("wdsS")?;
         let mut clients = Vec::new();
         for name in CLIENT_NAMES {
@@ -132,27 +49,12 @@ impl Testbed {
             clients,
             losses: Default::default(),
         };
-        bed.attach(&bed.server, "p0", SERVER_IP)?;
+        bed.bridge.attach(&bed.server, "p0", SERVER_IP)?;
         for (i, ns) in bed.clients.iter().enumerate() {
-            bed.attach(ns, &format!("p{}", i + 1), &format!("10.77.0.{}", 11 + i))?;
+            bed.bridge
+                .attach(ns, &format!("p{}", i + 1), &format!("10.77.0.{}", 11 + i))?;
         }
         Ok(bed)
-    }
-
-    /// veth `port` (bridge side) <-> `eth0` (inside `ns`, holding `addr`/24).
-    fn attach(&self, ns: &Netns, port: &str, addr: &str) -> Result<(), String> {
-        let peer_ns = ns.pid().to_string();
-        self.bridge.ip(&[
-            "link", "add", port, "mtu", "65535", "type", "veth", "peer", "name", "eth0", "mtu",
-            "65535", "netns", &peer_ns,
-        ])?;
-        self.bridge.ip(&["link", "set", port, "master", "br0"])?;
-        self.bridge.ip(&["link", "set", port, "up"])?;
-        ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
-        ns.ip(&["link", "set", "eth0", "up"])?;
-        // Multicast leaves through eth0 even when a socket forgets IP_MULTICAST_IF.
-        ns.ip(&["route", "add", "224.0.0.0/4", "dev", "eth0"])?;
-        Ok(())
     }
 
     /// Shapes the link towards client namespace `i`: `loss_pct` random loss plus, where the
@@ -167,7 +69,7 @@ impl Testbed {
         if loss_pct > 0 {
             netem.extend(["delay", "5ms", "2ms", "reorder", "10%", "50%"]);
         }
-        if self.bridge.tc(&netem).is_ok() {
+        if self.bridge.ns.tc(&netem).is_ok() {
             return Ok(());
         }
         self.losses.borrow_mut()[i] = loss_pct;
@@ -183,34 +85,16 @@ impl Testbed {
             }
         }
         rules += "  }\n}\n";
-        let mut nft = self.bridge.command("nft");
-        nft.args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = nft
-            .spawn()
-            .map_err(|e| format!("nft: {e} (netem is unavailable too)"))?;
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(rules.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        if !out.status.success() {
-            return Err(format!(
-                "nft failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        Ok(())
+        self.bridge
+            .ns
+            .nft(&rules)
+            .map_err(|e| format!("{e} (netem is unavailable too)"))
     }
 
     /// Caps the link towards client namespace `i` at `rate` (a tc rate, e.g. "2mbit").
     fn rate_limit(&self, i: usize, rate: &str) -> Result<(), String> {
         let port = format!("p{}", i + 1);
-        self.bridge.tc(&[
+        self.bridge.ns.tc(&[
             "qdisc", "replace", "dev", &port, "root", "tbf", "rate", rate, "burst", "16k",
             "latency", "200ms",
         ])
@@ -218,40 +102,15 @@ impl Testbed {
 
     fn clear_rate_limit(&self, i: usize) {
         let port = format!("p{}", i + 1);
-        let _ = self.bridge.tc(&["qdisc", "del", "dev", &port, "root"]);
+        let _ = self.bridge.ns.tc(&["qdisc", "del", "dev", &port, "root"]);
     }
 }
 
-fn missing_tool() -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root".into());
-    }
-    for tool in ["ip", "tc", "unshare", "nsenter"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            return Some(format!("`{tool}` not found"));
-        }
-    }
-    None
-}
-
-/// `wdsmc serve` inside the server namespace.
-struct Served {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Served {
-    fn start(bed: &Testbed, root: &Path, extra: &[&str]) -> Served {
-        let log = root.join("server.log");
-        let namespace = format!("test={}", root.join("content").display());
-        let child = bed
-            .server
+/// `wdsmc serve` inside the server namespace, serving `test` from `root`/content.
+fn serve(bed: &Testbed, root: &Path, extra: &[&str]) -> ServeProcess {
+    let namespace = format!("test={}", root.join("content").display());
+    ServeProcess::spawn(
+        bed.server
             .command(BIN)
             .args([
                 "serve",
@@ -268,35 +127,9 @@ impl Served {
                 "--ttl",
                 "1",
             ])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let served = Served { child, log };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !served.log_text().contains("serving on") {
-            assert!(
-                Instant::now() < deadline,
-                "server never started: {}",
-                served.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        served
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .args(extra),
+        root.join("server.log"),
+    )
 }
 
 /// One `wdsmc get` in client namespace `ns`.
@@ -340,22 +173,14 @@ fn spawn_get(bed: &Testbed, ns: usize, dir: &Path, label: &str, extra: &[&str]) 
 impl Getter {
     /// Waits at most `limit`; returns the exit code and when it exited.
     fn wait(&mut self, limit: Duration) -> (i32, Instant) {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status.code().unwrap_or(-1), Instant::now());
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "{} did not exit within {limit:?}: {}",
-                    self.out.display(),
-                    self.stderr_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let Some(status) = wait_or_kill(&mut self.child, limit) else {
+            panic!(
+                "{} did not exit within {limit:?}: {}",
+                self.out.display(),
+                self.stderr_text()
+            );
+        };
+        (status.code().unwrap_or(-1), Instant::now())
     }
 
     fn stderr_text(&self) -> String {
@@ -392,7 +217,7 @@ fn lossy_links_ten_receivers(bed: &Testbed) {
     let data = common::content(3 << 20, 6);
     let hash = common::sha256_hex(&data);
     let root = content_dir(&data);
-    let served = Served::start(bed, root.path(), &["--max-rate", "20MiB/s"]);
+    let served = serve(bed, root.path(), &["--max-rate", "20MiB/s"]);
     let dir = tempfile::tempdir().unwrap();
     let args = ["--timeout", "20s", "--sha256", &hash];
     let mut getters: Vec<Getter> = (0..8)
@@ -434,7 +259,7 @@ fn lossy_links_ten_receivers(bed: &Testbed) {
 fn server_killed_mid_transfer(bed: &Testbed) {
     let data = common::content(8 << 20, 7);
     let root = content_dir(&data);
-    let mut served = Served::start(bed, root.path(), &["--max-rate", "2MiB/s"]);
+    let mut served = serve(bed, root.path(), &["--max-rate", "2MiB/s"]);
     let dir = tempfile::tempdir().unwrap();
     let mut getters: Vec<Getter> = (0..4)
         .map(|i| {
@@ -467,7 +292,7 @@ fn sigint_to_one_client(bed: &Testbed) {
     let data = common::content(4 << 20, 8);
     let hash = common::sha256_hex(&data);
     let root = content_dir(&data);
-    let served = Served::start(bed, root.path(), &["--max-rate", "4MiB/s"]);
+    let served = serve(bed, root.path(), &["--max-rate", "4MiB/s"]);
     let dir = tempfile::tempdir().unwrap();
     let args = ["--timeout", "10s", "--sha256", &hash];
     let mut getters: Vec<Getter> = (0..3)
@@ -500,7 +325,7 @@ fn auto_disconnect_kick(bed: &Testbed) {
     bed.rate_limit(0, "2mbit").unwrap();
     let data = common::content(16 << 20, 9);
     let root = content_dir(&data);
-    let served = Served::start(
+    let served = serve(
         bed,
         root.path(),
         &["--auto-disconnect-below", "1MiB/s", "--max-rate", "20MiB/s"],
@@ -521,7 +346,7 @@ fn auto_disconnect_kick(bed: &Testbed) {
 
 #[test]
 fn real_processes_across_namespaces() {
-    if let Some(reason) = missing_tool() {
+    if let Some(reason) = missing_tool(&["ip", "tc", "unshare", "nsenter"]) {
         eprintln!("skipped: {reason}");
         return;
     }

@@ -8,9 +8,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::content;
+use common::{TestServer, content};
 use wdsmc::auth::{Account, Accounts};
-use wdsmc::server::{NamespaceConfig, RpcConfig, Server, ServerConfig};
+use wdsmc::server::RpcConfig;
 use wdsmc::transport::{
     Credentials, Event, Initiation, InterfaceSpec, Request, RpcAuth, RpcInitiation, Session, Stats,
     Status, TransportError, initiate,
@@ -18,24 +18,9 @@ use wdsmc::transport::{
 use wdsmc::wire::mt::SecurityType;
 use wdsmc::wire::security::SecModes;
 
-struct RpcServer {
-    server: Server,
-    _dir: tempfile::TempDir,
-    dir_path: std::path::PathBuf,
-}
-
-impl RpcServer {
-    fn start(slot: u16, modes: SecModes, require_auth: bool) -> RpcServer {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = ServerConfig::new(vec![NamespaceConfig {
-            name: "ns".into(),
-            root: dir.path().to_path_buf(),
-        }]);
-        config.listen = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        config.msi_port = 0;
-        let base = 41000 + slot * 20;
-        config.port_range = (base, base + 19);
-        config.group_range_v4 = (Ipv4Addr::new(239, 255, 100 + slot as u8, 0), 24);
+/// The reference server on loopback with an RPC listener for alice and bob.
+fn rpc_server(slot: u16, modes: SecModes, require_auth: bool) -> TestServer {
+    TestServer::start(slot, |config| {
         let mut rpc = RpcConfig::new(Accounts::new(vec![
             Account::new("WDS", "alice", "correct horse"),
             Account::new("", "bob", "battery staple"),
@@ -45,28 +30,19 @@ impl RpcServer {
         rpc.require_auth = require_auth;
         rpc.sign_key_bits = 1024;
         config.rpc = Some(rpc);
-        let server = Server::start(config).expect("server starts");
-        RpcServer {
-            server,
-            dir_path: dir.path().to_path_buf(),
-            _dir: dir,
-        }
-    }
+    })
+}
 
-    fn put(&self, name: &str, bytes: &[u8]) {
-        std::fs::write(self.dir_path.join(name), bytes).unwrap();
-    }
-
-    fn request(&self, object: &str, auth: RpcAuth) -> Request {
-        let mut request = Request::new(self.server.msi_addr().to_string(), "ns", object);
-        request.interface = Some(InterfaceSpec::Address(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-        request.timeouts.initiation = Duration::from_secs(10);
-        request.timeouts.inactivity = Duration::from_secs(10);
-        let mut rpc = RpcInitiation::new(auth);
-        rpc.port = self.server.rpc_addr().expect("RPC listener").port();
-        request.initiation = Initiation::Rpc(rpc);
-        request
-    }
+/// A request for `object` from `server`, initiated over RPC as `auth`.
+fn rpc_request(server: &TestServer, object: &str, auth: RpcAuth) -> Request {
+    let mut request = Request::new(server.addr(), "ns", object);
+    request.interface = Some(InterfaceSpec::Address(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    request.timeouts.initiation = Duration::from_secs(10);
+    request.timeouts.inactivity = Duration::from_secs(10);
+    let mut rpc = RpcInitiation::new(auth);
+    rpc.port = server.server.rpc_addr().expect("RPC listener").port();
+    request.initiation = Initiation::Rpc(rpc);
+    request
 }
 
 fn alice() -> RpcAuth {
@@ -124,10 +100,10 @@ fn downloads_byte_exact_in_checksum_hash_and_sign_modes() {
         (42, modes(SecurityType::Sign, SecurityType::Hash)),
     ];
     for (slot, wanted) in cases {
-        let server = RpcServer::start(slot, wanted, false);
+        let server = rpc_server(slot, wanted, false);
         let bytes = content(700_000 + usize::from(slot), u64::from(slot));
         server.put("a.bin", &bytes);
-        let (data, modes, result) = download(server.request("a.bin", alice()), bytes.len());
+        let (data, modes, result) = download(rpc_request(&server, "a.bin", alice()), bytes.len());
         let stats = result.unwrap_or_else(|e| panic!("{wanted:?}: {e}"));
         assert_eq!(modes, Some(wanted));
         assert!(data == bytes, "{wanted:?}: bytes differ");
@@ -137,20 +113,20 @@ fn downloads_byte_exact_in_checksum_hash_and_sign_modes() {
 
 #[test]
 fn raw_ntlm_and_a_bare_user_name_log_in_too() {
-    let server = RpcServer::start(43, modes(SecurityType::Hash, SecurityType::Hash), false);
+    let server = rpc_server(43, modes(SecurityType::Hash, SecurityType::Hash), false);
     let bytes = content(100_000, 43);
     server.put("b.bin", &bytes);
     let bob = RpcAuth::Ntlm(Arc::new(Credentials::new("", "bob", "battery staple")));
-    let (data, _, result) = download(server.request("b.bin", bob), bytes.len());
+    let (data, _, result) = download(rpc_request(&server, "b.bin", bob), bytes.len());
     result.unwrap();
     assert!(data == bytes);
 }
 
 #[test]
 fn pre_os_clients_get_the_checksum_both_ways() {
-    let server = RpcServer::start(44, modes(SecurityType::Sign, SecurityType::Hash), false);
+    let server = rpc_server(44, modes(SecurityType::Sign, SecurityType::Hash), false);
     server.put("c.bin", b"pre-OS");
-    let mut request = server.request("c.bin", alice());
+    let mut request = rpc_request(&server, "c.bin", alice());
     if let Initiation::Rpc(rpc) = &mut request.initiation {
         rpc.pre_os = true;
     }
@@ -160,7 +136,7 @@ fn pre_os_clients_get_the_checksum_both_ways() {
 
 #[test]
 fn wrong_credentials_and_unknown_objects_are_refused_with_their_own_errors() {
-    let server = RpcServer::start(45, modes(SecurityType::Hash, SecurityType::Hash), true);
+    let server = rpc_server(45, modes(SecurityType::Hash, SecurityType::Hash), true);
     server.put("d.bin", b"data");
     for auth in [
         RpcAuth::Negotiate(Arc::new(Credentials::new("WDS", "alice", "wrong"))),
@@ -168,20 +144,20 @@ fn wrong_credentials_and_unknown_objects_are_refused_with_their_own_errors() {
         RpcAuth::Ntlm(Arc::new(Credentials::new("WDS", "mallory", "x"))),
         RpcAuth::Anonymous,
     ] {
-        let error = initiate(&server.request("d.bin", auth.clone())).unwrap_err();
+        let error = initiate(&rpc_request(&server, "d.bin", auth.clone())).unwrap_err();
         assert!(
             matches!(error, TransportError::AuthFailed(_)),
             "{auth:?}: {error}"
         );
     }
-    let error = initiate(&server.request("missing.bin", alice())).unwrap_err();
+    let error = initiate(&rpc_request(&server, "missing.bin", alice())).unwrap_err();
     assert_eq!(
         error,
         TransportError::Refused {
             code: wdsmc::wire::msi::error_code::CONTENT_NOT_FOUND
         }
     );
-    let mut request = server.request("d.bin", alice());
+    let mut request = rpc_request(&server, "d.bin", alice());
     request.namespace = "other".into();
     assert!(matches!(
         initiate(&request).unwrap_err(),
@@ -190,7 +166,7 @@ fn wrong_credentials_and_unknown_objects_are_refused_with_their_own_errors() {
         }
     ));
     // --require-auth: UDP initiation gets an error reply, not silence.
-    let mut udp = server.request("d.bin", alice());
+    let mut udp = rpc_request(&server, "d.bin", alice());
     udp.initiation = Initiation::Udp;
     assert_eq!(
         initiate(&udp).unwrap_err(),
@@ -199,7 +175,7 @@ fn wrong_credentials_and_unknown_objects_are_refused_with_their_own_errors() {
         }
     );
     // Nothing listens on the RPC port: a network error, quickly.
-    let mut closed = server.request("d.bin", alice());
+    let mut closed = rpc_request(&server, "d.bin", alice());
     if let Initiation::Rpc(rpc) = &mut closed.initiation {
         rpc.port = 9;
     }
@@ -211,9 +187,10 @@ fn wrong_credentials_and_unknown_objects_are_refused_with_their_own_errors() {
 
 #[test]
 fn a_status_reports_an_authentication_failure() {
-    let server = RpcServer::start(46, modes(SecurityType::Hash, SecurityType::Hash), false);
+    let server = rpc_server(46, modes(SecurityType::Hash, SecurityType::Hash), false);
     server.put("e.bin", b"e");
-    let request = server.request(
+    let request = rpc_request(
+        &server,
         "e.bin",
         RpcAuth::Negotiate(Arc::new(Credentials::new("WDS", "alice", "nope"))),
     );

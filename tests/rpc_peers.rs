@@ -22,84 +22,34 @@ mod common;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use common::peers::{PEERS, imports_or_skip, python_command};
+use common::process::{ServeProcess, loopback_serve_args, wait_bounded};
+use common::read_text;
+
 const BIN: &str = env!("CARGO_BIN_EXE_wdsmc");
-const PEERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers");
 const PASSWORD: &str = "Passw0rd!";
 const USER: &str = "WDS\\alice";
 /// Limit for one Python client run or one `wdsmc get`.
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn python() -> String {
-    std::env::var("WDSMC_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-/// The interpreter, leaving no `__pycache__` in the source tree.
-fn python_command() -> Command {
-    let mut command = Command::new(python());
-    command.env("PYTHONDONTWRITEBYTECODE", "1");
-    command
-}
-
 /// Whether the peers can run here; prints the reason when not.
 fn peers_available() -> bool {
-    let py = python();
-    match Command::new(&py)
-        .args(["-c", "import impacket, spnego"])
-        .output()
-    {
-        Ok(o) if o.status.success() => true,
-        Ok(o) => {
-            eprintln!(
-                "SKIP: {py} lacks impacket or pyspnego ({}); pip install -r tests/peers/requirements.txt and set WDSMC_PYTHON",
-                String::from_utf8_lossy(&o.stderr)
-                    .trim()
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            );
-            false
-        }
-        Err(e) => {
-            eprintln!("SKIP: cannot run {py}: {e}");
-            false
-        }
-    }
-}
-
-/// Waits for `child` at most `limit`; kills it and panics past that.
-fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
+    imports_or_skip("impacket, spnego")
 }
 
 // --- wdsmc serve -----------------------------------------------------------------------------
 
 /// A `wdsmc serve` process with an accounts file; killed when dropped.
 struct Served {
-    child: Child,
+    _process: ServeProcess,
     msi_port: u16,
     rpc_port: u16,
-    log: PathBuf,
     content: Vec<u8>,
     _root: tempfile::TempDir,
 }
@@ -114,67 +64,20 @@ impl Served {
         std::fs::write(dir.join("a.bin"), &content).unwrap();
         let accounts = root.path().join("accounts");
         std::fs::write(&accounts, format!("{USER}:{PASSWORD}\n")).unwrap();
-        let log = root.path().join("serve.log");
         let namespace = format!("ns={}", dir.display());
-        let ports = format!("{}-{}", 44000 + n * 10, 44009 + n * 10);
-        let groups = format!("239.255.{}.0/24", 200 + n);
-        let mut args = vec![
-            "serve",
-            "--namespace",
-            &namespace,
-            "--listen",
-            "127.0.0.1",
-            "--msi-port",
-            "0",
-            "--rpc-port",
-            "0",
-            "--accounts",
-            accounts.to_str().unwrap(),
-            "--port-range",
-            &ports,
-            "--group-range",
-            &groups,
-            "--ttl",
-            "1",
-        ];
-        args.extend_from_slice(extra);
-        let child = Command::new(BIN)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .expect("starting wdsmc serve");
-        let mut served = Served {
-            child,
-            msi_port: 0,
-            rpc_port: 0,
-            log,
+        let process = ServeProcess::spawn(
+            Command::new(BIN)
+                .args(loopback_serve_args(&namespace, 0, 44000 + n * 10, 200 + n))
+                .args(["--rpc-port", "0", "--accounts", accounts.to_str().unwrap()])
+                .args(extra),
+            root.path().join("serve.log"),
+        );
+        Served {
+            msi_port: process.msi.port(),
+            rpc_port: process.rpc.expect("an RPC listener").port(),
+            _process: process,
             content,
             _root: root,
-        };
-        // "wdsmc: serving on 127.0.0.1:MSI and RPC 127.0.0.1:RPC (Ctrl-C to stop)"
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let text = read(&served.log);
-            if let Some(line) = text.lines().find(|l| l.contains("serving on")) {
-                let ports: Vec<u16> = line
-                    .split_whitespace()
-                    .filter_map(|w| w.strip_prefix("127.0.0.1:"))
-                    .map(|p| p.parse().expect("a port in the log line"))
-                    .collect();
-                assert_eq!(ports.len(), 2, "no MSI and RPC port in {line:?}");
-                (served.msi_port, served.rpc_port) = (ports[0], ports[1]);
-                return served;
-            }
-            if let Some(status) = served.child.try_wait().unwrap() {
-                panic!("wdsmc serve exited with {status}:\n{text}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "wdsmc serve did not start:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -184,13 +87,6 @@ impl Served {
 
     fn sha256(&self) -> String {
         common::sha256_hex(&self.content)
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -215,8 +111,8 @@ fn run_py(script: &str, args: &[&str]) -> PyRun {
         .spawn()
         .expect("starting the Python peer");
     let status = wait_bounded(&mut child, LIMIT, script);
-    let stdout = read(&out);
-    let stderr = read(&err);
+    let stdout = read_text(&out);
+    let stderr = read_text(&err);
     let json = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("{script}: no JSON ({e}): {stdout}\nstderr:\n{stderr}"));
     PyRun {
@@ -321,7 +217,7 @@ impl PyServer {
                 let _ = child.wait();
                 panic!(
                     "rpc_server.py did not report its port ({first:?}):\n{}",
-                    read(&log)
+                    read_text(&log)
                 );
             }
         };
@@ -334,7 +230,7 @@ impl PyServer {
     }
 
     fn log_text(&self) -> String {
-        read(&self.log)
+        read_text(&self.log)
     }
 }
 
@@ -413,7 +309,7 @@ fn get_as(user: &str, rpc_port: u16, password: &str, extra: &[&str]) -> Got {
     let status = wait_bounded(&mut child, LIMIT, "wdsmc get");
     Got {
         code: status.code(),
-        stderr: read(&stderr_path),
+        stderr: read_text(&stderr_path),
         elapsed: started.elapsed(),
         out,
     }

@@ -40,6 +40,26 @@ fn align4(r: &mut Reader<'_>, field: &'static str) -> Result<(), DecodeError> {
     r.skip((4 - r.position() % 4) % 4, field)
 }
 
+/// A `size_is(size)` byte array: its conformance, which must repeat `size` (the parameter
+/// read before it), then the bytes.
+fn conformant_bytes<'a>(
+    r: &mut Reader<'a>,
+    size: u32,
+    field: &'static str,
+) -> Result<&'a [u8], DecodeError> {
+    let conformance = r.u32_le("conformance")?;
+    if conformance != size {
+        return Err(r.error(
+            "conformance",
+            DecodeErrorKind::LengthMismatch {
+                declared: size as usize,
+                actual: conformance as usize,
+            },
+        ));
+    }
+    r.bytes(size as usize, field)
+}
+
 /// Why a stub cannot be encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{len}-byte packet does not fit the 32-bit size field")]
@@ -65,17 +85,7 @@ pub fn encode_message_request(packet: &[u8]) -> Result<Vec<u8>, StubTooLong> {
 pub fn decode_message_request(stub: &[u8]) -> Result<&[u8], DecodeError> {
     let mut r = Reader::new(stub, 0, "WdsRpcMessage request");
     let size = r.u32_le("uRequestPacketSize")?;
-    let conformance = r.u32_le("conformance")?;
-    if size != conformance {
-        return Err(r.error(
-            "conformance",
-            DecodeErrorKind::LengthMismatch {
-                declared: size as usize,
-                actual: conformance as usize,
-            },
-        ));
-    }
-    let packet = r.bytes(size as usize, "bRequestPacket")?;
+    let packet = conformant_bytes(&mut r, size, "bRequestPacket")?;
     skip_verification_trailer(&mut r)?;
     Ok(packet)
 }
@@ -158,17 +168,7 @@ pub fn decode_message_response(stub: &[u8]) -> Result<MessageReply<'_>, DecodeEr
     let packet = if referent == 0 {
         None
     } else {
-        let conformance = r.u32_le("conformance")?;
-        if conformance != size {
-            return Err(r.error(
-                "conformance",
-                DecodeErrorKind::LengthMismatch {
-                    declared: size as usize,
-                    actual: conformance as usize,
-                },
-            ));
-        }
-        let p = r.bytes(size as usize, "pbReplyPacket")?;
+        let p = conformant_bytes(&mut r, size, "pbReplyPacket")?;
         align4(&mut r, "pad")?;
         Some(p)
     };

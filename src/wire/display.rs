@@ -119,12 +119,10 @@ impl fmt::Display for Packet<'_> {
                 AppData(p.app_data)
             ),
             Body::Kick(p) => {
-                f.write_str(" clients=[")?;
-                for (i, (id, reason)) in p.clients.iter().enumerate() {
-                    let sep = if i == 0 { "" } else { ", " };
-                    write!(f, "{sep}{id}:{}", reason.name())?;
-                }
-                f.write_str("]")
+                f.write_str(" clients=")?;
+                write_list(f, &p.clients, |f, (id, reason)| {
+                    write!(f, "{id}:{}", reason.name())
+                })
             }
             Body::Demote(p) => write!(
                 f,
@@ -140,17 +138,28 @@ impl fmt::Display for Packet<'_> {
     }
 }
 
+/// `items` as `[a, b, c]`, each written by `write_item`.
+fn write_list<T>(
+    f: &mut fmt::Formatter<'_>,
+    items: &[T],
+    mut write_item: impl FnMut(&mut fmt::Formatter<'_>, &T) -> fmt::Result,
+) -> fmt::Result {
+    f.write_str("[")?;
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write_item(f, item)?;
+    }
+    f.write_str("]")
+}
+
 /// Sequence-number ranges as `[a-b, c-d]`.
 struct Ranges<'a>(&'a [SeqRange]);
 
 impl fmt::Display for Ranges<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[")?;
-        for (i, r) in self.0.iter().enumerate() {
-            let sep = if i == 0 { "" } else { ", " };
-            write!(f, "{sep}{}-{}", r.start, r.end)?;
-        }
-        f.write_str("]")
+        write_list(f, self.0, |f, r| write!(f, "{}-{}", r.start, r.end))
     }
 }
 
@@ -174,14 +183,10 @@ impl fmt::Display for MaPacket<'_> {
             MaPacket::CntCir(c) => {
                 write!(
                     f,
-                    "CNTCIR progress={} time={} missing=[",
+                    "CNTCIR progress={} time={} missing=",
                     c.progress, c.time_in_session
                 )?;
-                for (i, r) in c.ranges.iter().enumerate() {
-                    let sep = if i == 0 { "" } else { ", " };
-                    write!(f, "{sep}{}-{}", r.start, r.end)?;
-                }
-                f.write_str("]")
+                write_list(f, &c.ranges, |f, r| write!(f, "{}-{}", r.start, r.end))
             }
             MaPacket::Data(d) => write!(f, "DATA block={} len={}", d.block_number, d.data.len()),
             MaPacket::Progress(p) => write!(
@@ -221,7 +226,8 @@ impl fmt::Display for MsiPacket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::mt::{Leave, LeaveReason, Security};
+    use crate::wire::ma::{BlockRange, CntCir};
+    use crate::wire::mt::{Kick, KickReason, Leave, LeaveReason, Security};
 
     #[test]
     fn datagrams_describe_themselves_or_say_why_not() {
@@ -245,5 +251,41 @@ mod tests {
         assert!(bad.starts_with("undecodable 2 bytes: "), "{bad}");
         let error = MsiPacket::Error { code: 0xC121_0105 }.encode();
         assert_eq!(Datagram::Msi(&error).to_string(), "MSI ERROR 0xC1210105");
+    }
+
+    #[test]
+    fn lists_are_bracketed_and_comma_separated() {
+        let kick = Packet {
+            security: Security::Checksum,
+            session_id: 1,
+            sender_time: 0,
+            body: Body::Kick(Kick {
+                clients: vec![(7, KickReason::Fail), (9, KickReason::Fallback)],
+            }),
+        }
+        .encode();
+        let text = Datagram::Mt(&kick).to_string();
+        let expected = format!(
+            " clients=[7:{}, 9:{}]",
+            KickReason::Fail.name(),
+            KickReason::Fallback.name()
+        );
+        assert!(text.ends_with(&expected), "{text}");
+        let cntcir = |ranges| {
+            MaPacket::CntCir(CntCir {
+                progress: 50,
+                time_in_session: 3,
+                ranges,
+            })
+            .to_string()
+        };
+        assert_eq!(
+            cntcir(vec![
+                BlockRange { start: 1, end: 2 },
+                BlockRange { start: 5, end: 9 }
+            ]),
+            "CNTCIR progress=50 time=3 missing=[1-2, 5-9]"
+        );
+        assert_eq!(cntcir(Vec::new()), "CNTCIR progress=50 time=3 missing=[]");
     }
 }

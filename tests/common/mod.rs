@@ -3,7 +3,12 @@
 
 #![allow(dead_code)]
 
+pub mod memory_download;
+#[cfg(target_os = "linux")]
+pub mod netns;
 pub mod observed;
+pub mod peers;
+pub mod process;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -74,6 +79,11 @@ impl TestServer {
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// A file's text; empty while it does not exist yet (a log not yet written).
+pub fn read_text(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
 }
 
 pub const SHORT: Duration = Duration::from_secs(10);

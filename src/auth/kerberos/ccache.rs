@@ -10,9 +10,8 @@ use zeroize::Zeroizing;
 use super::crypto::Key;
 use super::kdc::Credential;
 use super::messages::PrincipalName;
+use super::mit_file::{Cursor, read_bounded, utf8};
 
-/// Largest credential cache read.
-const MAX_FILE: u64 = 16 * 1024 * 1024;
 const CONFIG_REALM: &str = "X-CACHECONF:";
 
 /// Why a credential cache cannot be used.
@@ -73,105 +72,77 @@ pub fn resolve(name: &str) -> Result<PathBuf, CcacheError> {
     }
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-    v3: bool,
+/// A principal: name type, component count, realm, components.
+fn principal(r: &mut Cursor<'_>) -> Option<(PrincipalName, String)> {
+    let name_type = r.u32()? as i32;
+    let count = r.u32()?;
+    if count > 64 {
+        return None;
+    }
+    let realm = utf8(r.u32_counted()?)?;
+    let mut components = Vec::new();
+    for _ in 0..count {
+        components.push(utf8(r.u32_counted()?)?);
+    }
+    Some((
+        PrincipalName {
+            name_type,
+            components,
+        },
+        realm,
+    ))
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.b.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n;
-        Some(s)
+/// One credential; `None` at a malformed one. The key is `None` for an etype we lack.
+/// Version 3 repeats the key's etype.
+fn credential(r: &mut Cursor<'_>, v3: bool) -> Option<(Option<Credential>, bool)> {
+    let (client, crealm) = principal(r)?;
+    let (server, srealm) = principal(r)?;
+    let etype = r.u16()?;
+    if v3 {
+        r.u16()?;
     }
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|s| s[0])
+    let key_bytes = r.u32_counted()?;
+    let key = Key::from_parts(i32::from(etype as i16), key_bytes).ok();
+    let authtime = r.u32()?;
+    let starttime = r.u32()?;
+    let endtime = r.u32()?;
+    let renew_till = r.u32()?;
+    let _is_skey = r.u8()?;
+    let flags = r.u32()?;
+    for _ in 0..r.u32()? {
+        r.u16()?;
+        r.u32_counted()?;
     }
-    fn u16(&mut self) -> Option<u16> {
-        self.take(2).map(|s| u16::from_be_bytes([s[0], s[1]]))
+    for _ in 0..r.u32()? {
+        r.u16()?;
+        r.u32_counted()?;
     }
-    fn u32(&mut self) -> Option<u32> {
-        self.take(4)
-            .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    fn data(&mut self) -> Option<&'a [u8]> {
-        let n = self.u32()? as usize;
-        self.take(n)
-    }
-    fn string(&mut self) -> Option<String> {
-        String::from_utf8(self.data()?.to_vec()).ok()
-    }
-    fn principal(&mut self) -> Option<(PrincipalName, String)> {
-        let name_type = self.u32()? as i32;
-        let count = self.u32()?;
-        if count > 64 {
-            return None;
-        }
-        let realm = self.string()?;
-        let mut components = Vec::new();
-        for _ in 0..count {
-            components.push(self.string()?);
-        }
-        Some((
-            PrincipalName {
-                name_type,
-                components,
-            },
-            realm,
-        ))
-    }
-    /// One credential; `None` at a malformed one. The key is `None` for an etype we lack.
-    fn credential(&mut self) -> Option<(Option<Credential>, bool)> {
-        let (client, crealm) = self.principal()?;
-        let (server, srealm) = self.principal()?;
-        let etype = self.u16()?;
-        if self.v3 {
-            self.u16()?;
-        }
-        let key_bytes = self.data()?;
-        let key = Key::from_parts(i32::from(etype as i16), key_bytes).ok();
-        let authtime = self.u32()?;
-        let starttime = self.u32()?;
-        let endtime = self.u32()?;
-        let renew_till = self.u32()?;
-        let _is_skey = self.u8()?;
-        let flags = self.u32()?;
-        for _ in 0..self.u32()? {
-            self.u16()?;
-            self.data()?;
-        }
-        for _ in 0..self.u32()? {
-            self.u16()?;
-            self.data()?;
-        }
-        let ticket = self.data()?.to_vec();
-        let _second = self.data()?;
-        let config = srealm == CONFIG_REALM;
-        Some((
-            key.filter(|_| !config).map(|key| Credential {
-                client,
-                crealm,
-                server,
-                srealm,
-                key,
-                ticket,
-                flags,
-                authtime: i64::from(authtime),
-                starttime: i64::from(if starttime == 0 { authtime } else { starttime }),
-                endtime: i64::from(endtime),
-                renew_till: i64::from(renew_till),
-            }),
-            config,
-        ))
-    }
+    let ticket = r.u32_counted()?.to_vec();
+    let _second = r.u32_counted()?;
+    let config = srealm == CONFIG_REALM;
+    Some((
+        key.filter(|_| !config).map(|key| Credential {
+            client,
+            crealm,
+            server,
+            srealm,
+            key,
+            ticket,
+            flags,
+            authtime: i64::from(authtime),
+            starttime: i64::from(if starttime == 0 { authtime } else { starttime }),
+            endtime: i64::from(endtime),
+            renew_till: i64::from(renew_till),
+        }),
+        config,
+    ))
 }
 
 impl Ccache {
     pub fn load(path: &Path) -> Result<Ccache, CcacheError> {
-        use std::io::Read;
         let name = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|e| {
+        let bytes = read_bounded(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 CcacheError::Missing { path: name.clone() }
             } else {
@@ -181,13 +152,6 @@ impl Ccache {
                 }
             }
         })?;
-        let mut bytes = Zeroizing::new(Vec::new());
-        file.take(MAX_FILE)
-            .read_to_end(&mut bytes)
-            .map_err(|e| CcacheError::Read {
-                path: name.clone(),
-                error: e.to_string(),
-            })?;
         Ccache::parse(&bytes, &name)
     }
 
@@ -201,7 +165,7 @@ impl Ccache {
                 });
             }
         };
-        let mut r = Reader { b, at: 2, v3 };
+        let mut r = Cursor::new(b, 2);
         let malformed = |at| CcacheError::Malformed {
             path: name.to_string(),
             at,
@@ -211,11 +175,11 @@ impl Ccache {
             let len = r.u16().ok_or(malformed(2))?;
             r.take(usize::from(len)).ok_or(malformed(4))?;
         }
-        let (default_client, default_realm) = r.principal().ok_or(malformed(r.at))?;
+        let (default_client, default_realm) = principal(&mut r).ok_or(malformed(r.at))?;
         let mut credentials = Vec::new();
-        while r.at < b.len() {
+        while !r.is_at_end() {
             let at = r.at;
-            let (cred, _config) = r.credential().ok_or(malformed(at))?;
+            let (cred, _config) = credential(&mut r, v3).ok_or(malformed(at))?;
             credentials.extend(cred);
         }
         Ok(Ccache {

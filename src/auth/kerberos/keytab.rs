@@ -7,9 +7,7 @@ use std::path::Path;
 
 use super::crypto::Key;
 use super::messages::PrincipalName;
-
-/// Largest keytab read.
-const MAX_FILE: u64 = 16 * 1024 * 1024;
+use super::mit_file::{Cursor, read_bounded, utf8};
 
 /// Why a keytab cannot be used. Never shows key bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,47 +42,13 @@ pub struct Keytab {
     pub skipped: usize,
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let s = self.b.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n;
-        Some(s)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|s| s[0])
-    }
-    fn u16(&mut self) -> Option<u16> {
-        self.take(2).map(|s| u16::from_be_bytes([s[0], s[1]]))
-    }
-    fn u32(&mut self) -> Option<u32> {
-        self.take(4)
-            .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    fn counted(&mut self) -> Option<&'a [u8]> {
-        let n = self.u16()?;
-        self.take(usize::from(n))
-    }
-    fn string(&mut self) -> Option<String> {
-        String::from_utf8(self.counted()?.to_vec()).ok()
-    }
-}
-
 impl Keytab {
     pub fn load(path: &Path) -> Result<Keytab, KeytabError> {
-        use std::io::Read;
         let name = path.display().to_string();
-        let mut bytes = zeroize::Zeroizing::new(Vec::new());
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_FILE).read_to_end(&mut bytes))
-            .map_err(|e| KeytabError::Read {
-                path: name.clone(),
-                error: e.to_string(),
-            })?;
+        let bytes = read_bounded(path).map_err(|e| KeytabError::Read {
+            path: name.clone(),
+            error: e.to_string(),
+        })?;
         Keytab::parse(&bytes, &name)
     }
 
@@ -100,8 +64,8 @@ impl Keytab {
             at,
         };
         let mut keytab = Keytab::default();
-        let mut r = Reader { b, at: 2 };
-        while r.at < b.len() {
+        let mut r = Cursor::new(b, 2);
+        while !r.is_at_end() {
             let start = r.at;
             let size = r.u32().ok_or(malformed(start))? as i32;
             if size == 0 {
@@ -114,19 +78,19 @@ impl Keytab {
             }
             let body = r.take(size as usize).ok_or(malformed(start))?;
             let entry_at = start + 4;
-            let mut e = Reader { b: body, at: 0 };
+            let mut e = Cursor::new(body, 0);
             let parsed = (|| {
                 let count = e.u16()?;
-                let realm = e.string()?;
+                let realm = utf8(e.u16_counted()?)?;
                 let mut components = Vec::with_capacity(usize::from(count.min(16)));
                 for _ in 0..count {
-                    components.push(e.string()?);
+                    components.push(utf8(e.u16_counted()?)?);
                 }
                 let name_type = e.u32()? as i32;
                 let _timestamp = e.u32()?;
                 let vno8 = e.u8()?;
                 let etype = e.u16()?;
-                let key = e.counted()?;
+                let key = e.u16_counted()?;
                 // A 32-bit kvno follows when the entry has room for it; 0 means "use vno8".
                 let kvno = match e.u32() {
                     Some(v) if v != 0 => v,

@@ -38,6 +38,7 @@ impl KrbError {
 pub mod gss;
 pub mod kdc;
 pub mod keytab;
+mod mit_file;
 
 /// A principal written `a/b@REALM` (the realm optional).
 pub fn parse_principal(text: &str, name_type: i32) -> (messages::PrincipalName, Option<String>) {

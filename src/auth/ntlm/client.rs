@@ -13,7 +13,7 @@ use super::messages::{
     Authenticate, AvPairs, Challenge, MIC_OFFSET, Negotiate, OUR_VERSION, av, flags,
 };
 use super::session::NtlmSession;
-use super::{AUTH_TYPE_NTLM, filetime};
+use super::{AUTH_TYPE_NTLM, REQUIRED_FLAGS, filetime};
 use crate::auth::crypto::rc4k;
 use crate::rpc::security::{AuthError, AuthStep, ClientAuth, Protection};
 
@@ -43,14 +43,8 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// Flags we ask for and insist the server grants.
-const REQUIRED: u32 = flags::UNICODE
-    | flags::SIGN
-    | flags::SEAL
-    | flags::EXTENDED_SESSIONSECURITY
-    | flags::NEGOTIATE_128
-    | flags::KEY_EXCH;
-const OFFERED: u32 = REQUIRED
+/// What we ask for: [`REQUIRED_FLAGS`], which the server must grant, and more it may.
+const OFFERED: u32 = REQUIRED_FLAGS
     | flags::REQUEST_TARGET
     | flags::NTLM
     | flags::ALWAYS_SIGN
@@ -129,7 +123,7 @@ impl NtlmClient {
             });
         };
         let challenge = Challenge::decode(challenge_bytes)?;
-        if challenge.flags & REQUIRED != REQUIRED {
+        if challenge.flags & REQUIRED_FLAGS != REQUIRED_FLAGS {
             return Err(AuthError::Other {
                 operation: "NTLM client",
                 status: None,

@@ -12,8 +12,19 @@ mod tests;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use messages::flags;
+
 /// DCE/RPC auth_type for raw NTLM (RPC_C_AUTHN_WINNT).
 pub const AUTH_TYPE_NTLM: u8 = 0x0a;
+
+/// Flags both ends insist on, the client in the CHALLENGE and the server in the NEGOTIATE
+/// and AUTHENTICATE: NTLMv2 session security good enough for PKT_PRIVACY.
+const REQUIRED_FLAGS: u32 = flags::UNICODE
+    | flags::SIGN
+    | flags::SEAL
+    | flags::EXTENDED_SESSIONSECURITY
+    | flags::NEGOTIATE_128
+    | flags::KEY_EXCH;
 
 /// 100 ns ticks since 1601-01-01 UTC (FILETIME), as NTLMv2 timestamps count.
 pub fn filetime(t: SystemTime) -> u64 {

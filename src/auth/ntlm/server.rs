@@ -13,7 +13,7 @@ use super::messages::{
     Authenticate, AvPairs, Challenge, MIC_OFFSET, Negotiate, NtlmV2Response, OUR_VERSION, av, flags,
 };
 use super::session::NtlmSession;
-use super::{AUTH_TYPE_NTLM, filetime};
+use super::{AUTH_TYPE_NTLM, REQUIRED_FLAGS, filetime};
 use crate::auth::crypto::{Key16, ct_eq, rc4k, utf16le};
 use crate::rpc::security::{AuthError, AuthStep, Protection, ServerAuth};
 
@@ -45,14 +45,6 @@ impl ServerConfig {
 
 /// What `user()` reports for an anonymous login (the ANONYMOUS LOGON well-known account).
 pub const ANONYMOUS_USER: &str = "NT AUTHORITY\\ANONYMOUS LOGON";
-
-/// Flags the AUTHENTICATE must carry: NTLMv2 session security good enough for PKT_PRIVACY.
-const REQUIRED: u32 = flags::UNICODE
-    | flags::SIGN
-    | flags::SEAL
-    | flags::EXTENDED_SESSIONSECURITY
-    | flags::NEGOTIATE_128
-    | flags::KEY_EXCH;
 
 enum State {
     Start,
@@ -109,7 +101,7 @@ impl NtlmServer {
             });
         }
         let n = Negotiate::decode(negotiate)?;
-        if n.flags & REQUIRED != REQUIRED {
+        if n.flags & REQUIRED_FLAGS != REQUIRED_FLAGS {
             return Err(AuthError::Other {
                 operation: "NTLM server",
                 status: None,
@@ -134,7 +126,7 @@ impl NtlmServer {
         pairs.push((av::TIMESTAMP, &ts));
         // Only what we support of what was asked, plus what 3.2.5.1.1 always sets.
         let granted = n.flags
-            & (REQUIRED
+            & (REQUIRED_FLAGS
                 | flags::ALWAYS_SIGN
                 | flags::VERSION
                 | flags::NEGOTIATE_56
@@ -173,7 +165,7 @@ impl NtlmServer {
         let auth = Authenticate::decode(bytes)?;
         let (base_key, user) = self.verify_response(&auth)?;
 
-        if auth.flags & REQUIRED != REQUIRED {
+        if auth.flags & REQUIRED_FLAGS != REQUIRED_FLAGS {
             return Err(AuthError::RejectedCredentials);
         }
         // KEY_EXCH is required, so the client must send its key (3.2.5.1.2).

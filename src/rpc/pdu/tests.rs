@@ -1,12 +1,6 @@
 use super::*;
 
-fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.split_whitespace().collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+use crate::test_util::hex;
 
 /// 40 opaque bytes shaped like an NTLM NEGOTIATE message; the PDU layer never looks inside.
 fn ntlm_negotiate() -> Vec<u8> {

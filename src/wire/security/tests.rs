@@ -1,12 +1,6 @@
 use super::*;
 
-fn hex(text: &str) -> Vec<u8> {
-    let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
+use crate::test_util::hex;
 
 /// The SymKey of the MS-WDSMSI 4.1 example: a 3DES PLAINTEXTKEYBLOB.
 const EXAMPLE_SYM_KEY: &str =

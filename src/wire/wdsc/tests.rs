@@ -2,12 +2,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::*;
 
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+use crate::test_util::hex;
 
 const SYM_KEY_4_1: &str =
     "0802000003660000180000002F15F82AE0683EF79E6D62A70BDC519D2A3246E0FDB354E9";
