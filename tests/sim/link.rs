@@ -46,7 +46,11 @@ pub struct LinkStats {
     pub sent: u64,
     pub lost: u64,
     pub duplicated: u64,
+    /// Copies with a flipped byte.
     pub corrupted: u64,
+    /// Datagrams that were not lost but of which every copy was corrupted: the receiver's
+    /// checksum or HMAC check drops them, so to the protocol they are lost too.
+    pub only_corrupted: u64,
 }
 
 pub struct Link {
@@ -100,7 +104,7 @@ impl Link {
         } else {
             1
         };
-        (0..copies)
+        let copies: Vec<(Instant, Vec<u8>)> = (0..copies)
             .map(|_| {
                 let mut at = now + self.model.delay;
                 if !self.model.jitter.is_zero() {
@@ -117,6 +121,10 @@ impl Link {
                 }
                 (at, copy)
             })
-            .collect()
+            .collect();
+        if copies.iter().all(|(_, copy)| copy != bytes) {
+            self.stats.only_corrupted += 1;
+        }
+        copies
     }
 }

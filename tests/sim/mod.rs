@@ -146,6 +146,8 @@ pub struct Report {
     pub clients: Vec<ClientReport>,
     /// Datagrams lost on the server-to-client links.
     pub downlink_lost: u64,
+    /// Datagrams that crossed a server-to-client link only corrupted (dropped by the client).
+    pub downlink_only_corrupted: u64,
     /// RDATA packets the server sent.
     pub rdata_sent: u64,
     pub server_events: Vec<String>,
@@ -498,6 +500,10 @@ pub fn run(scenario: &Scenario) -> Report {
             })
             .collect(),
         downlink_lost: clients.iter().map(|c| c.downlink.stats.lost).sum(),
+        downlink_only_corrupted: clients
+            .iter()
+            .map(|c| c.downlink.stats.only_corrupted)
+            .sum(),
         rdata_sent: stats.rdata_sent,
         server_events,
         end: now - epoch,

@@ -5,6 +5,10 @@
 //! itself the choice is noted at the spot and in README.md's Protocol notes (anchors `pn-...`):
 //! * the Missing ODATA List never starts below FirstODATASeqNo, so a late joiner does not NACK
 //!   (or, as master, ACK) sequence numbers it would ignore anyway (§3.2.5.13);
+//! * an RDATA heard before any ODATA or SPM (another client's repair of a packet sent before
+//!   we joined) delivers its block but neither sets FirstODATASeqNo nor starts the Missing ODATA
+//!   List, so a late joiner does not NACK the backlog the next MS-WDSMA round brings, and it
+//!   does not end the fast voluntary QCRs (README.md#pn-client-first-rdata);
 //! * the loss rate is an EWMA with weight α = 500/65536 on the newest sample (§3.2.5.10 reads
 //!   with the weights swapped, README.md#pn-client-loss-rate), seeded when FirstODATASeqNo is
 //!   first set;
@@ -362,10 +366,13 @@ impl Client {
             return None;
         }
         self.packet_heard(now);
-        let session_traffic = matches!(
-            packet.body,
-            Body::Spm(_) | Body::Qcc(_) | Body::Poll(_) | Body::OData(_) | Body::RData(_)
-        );
+        // An RDATA before FirstODATASeqNo is known is another client's repair (see `on_data`):
+        // it does not show that the server serves us, so the fast voluntary QCRs go on.
+        let session_traffic = match packet.body {
+            Body::Spm(_) | Body::Qcc(_) | Body::Poll(_) | Body::OData(_) => true,
+            Body::RData(_) => self.mt.first_odata_seq_no != 0,
+            _ => false,
+        };
         if session_traffic && !self.mt.session_heard {
             self.mt.session_heard = true;
             if self.mt.timers.is_set(Timer::ForceQcc) {
@@ -539,6 +546,15 @@ impl Client {
             self.mt.data_flowed = true;
             self.mt.timers.stop(Timer::FirstData);
             self.packet_heard(now);
+        }
+        if repair && self.mt.first_odata_seq_no == 0 {
+            // Deviation: an RDATA heard before any ODATA or SPM is another client's repair of
+            // a packet sent before we joined. §3.2.1.3 sets FirstODATASeqNo from an ODATA or an
+            // SPM only; starting the Missing ODATA List at the repair's old sequence number
+            // would NACK the whole backlog sent before we joined, which the next MS-WDSMA round
+            // delivers anyway. The block itself is kept.
+            self.update_master(now, packet.client_id);
+            return self.deliver_block(now, packet.data);
         }
         let mt = &mut self.mt;
         if mt.first_odata_seq_no == 0 {

@@ -724,3 +724,49 @@ fn late_joiner_ignores_odata_before_the_first_spm_lead() {
     );
     assert_eq!(h.client.stats().loss_rate, 0.0);
 }
+
+fn nacks_in(sent: &[Vec<u8>]) -> Vec<Vec<SeqRange>> {
+    sent.iter()
+        .filter_map(|b| match decode(b).body {
+            Body::Nack(nack) => Some(nack.ranges),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn late_joiner_keeps_a_repair_heard_first_but_does_not_nack_the_backlog() {
+    let mut h = Harness::new(10_000);
+    h.join(50, 50);
+    // Another client's repair of a packet sent before we joined: the block is kept.
+    assert!(h.rdata(5, 1, 0, 5).is_some());
+    // FirstODATASeqNo comes from the SPM, not from the repair: 6..=40 went out before we
+    // joined, the next MS-WDSMA round brings their blocks, and they are not NACKed.
+    h.feed(spm(1, 0, 50, 50, 1, 40));
+    assert!(h.odata(41, 1, 0, 41).is_some());
+    h.advance(Duration::from_secs(1));
+    assert_eq!(nacks_in(&h.sent()), Vec::<Vec<SeqRange>>::new());
+    assert_eq!(h.client.stats().loss_rate, 0.0);
+    // A gap after FirstODATASeqNo is NACKed as usual, and repairs after it count.
+    assert!(h.odata(43, 1, 0, 43).is_some());
+    h.advance(Duration::from_millis(60));
+    assert_eq!(nacks_in(&h.sent()), [[SeqRange { start: 42, end: 42 }]]);
+    assert!(h.rdata(42, 1, 0, 42).is_some());
+    h.advance(Duration::from_secs(1));
+    assert_eq!(nacks_in(&h.sent()), Vec::<Vec<SeqRange>>::new());
+}
+
+#[test]
+fn repair_heard_first_does_not_end_the_fast_voluntary_qcrs() {
+    let mut h = Harness::new(10_000);
+    h.join(50, 50);
+    // A repair for another client proves nothing about our QCR reaching the server.
+    assert!(h.rdata(5, 1, 0, 5).is_some());
+    h.advance(Duration::from_millis(1500));
+    let sent = h.sent();
+    assert_eq!(opcodes(&sent), [mt::OpCode::Qcr], "{sent:?}");
+    // An SPM does show the session's multicast: the next voluntary QCR is 20 s away.
+    h.feed(spm(1, 0, 50, 50, 1, 40));
+    h.advance(Duration::from_secs(5));
+    assert!(h.sent().is_empty());
+}
