@@ -4,7 +4,7 @@
 //! Layout, all little-endian: a 40-byte endpoint header, a 16-byte operation header, then
 //! Variable-Count variable description blocks (80 fixed bytes, the value, padding to 16).
 //!
-//! Where real servers differ from the text (protocol.md §2.2, auth.md §6) the encoder writes
+//! Where real servers differ from the text (README.md#pn-wdsc-packet-size, README.md#pn-wdsc-padding) the encoder writes
 //! what tools known to work against Windows write, and the decoder accepts both readings:
 //! * endpoint-header Packet-Size: sent as the operation-header value; either that or the
 //!   whole-packet value is accepted;
@@ -179,7 +179,7 @@ pub fn same_name(a: &str, b: &str) -> bool {
         .eq(b.chars().flat_map(char::to_uppercase))
 }
 
-/// Padding after a value of `value_len` bytes (auth.md §6).
+/// Padding after a value of `value_len` bytes (README.md#pn-wdsc-padding).
 fn padding_for(base: u16, value_len: usize) -> usize {
     let used = (BLOCK_FIXED_LEN + value_len) % ALIGN;
     let pad = ALIGN - used;

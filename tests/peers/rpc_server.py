@@ -293,7 +293,7 @@ class Connection:
                     return False
                 token = self.step(pdu.auth_value)
                 if token is None:
-                    # A refused SPNEGO leg: a fault, never silence (shared/auth.md 6b).
+                    # A refused SPNEGO leg: a fault, never silence (README.md#pn-rpc-refusals).
                     self.fault(pdu.call_id, dcerpc.STATUS_ACCESS_DENIED, DID_NOT_EXECUTE)
                     return False
             if "no-sign-echo" in self.args.quirk:

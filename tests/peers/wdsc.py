@@ -1,6 +1,6 @@
 """WDS Control Protocol packets, the WdsRpcMessage stub and MS-WDSMSI UDP initiation, written
 for the independent test peers from the specifications' field tables (MS-WDSC 2.2.1 and 6,
-MS-WDSMSI 2.2.1 and 2.2.2) and the padding rule of shared/auth.md section 6. Nothing here is
+MS-WDSMSI 2.2.1 and 2.2.2) and the padding rule in README.md#pn-wdsc-padding. Nothing here is
 taken from wdsmc's Rust code, so a misreading there shows up as a disagreement here.
 
 Run as a script it performs one UDP initiation and prints the reply as JSON:
@@ -58,7 +58,7 @@ class WdscError(ValueError):
 
 
 def _padding(base_type, value_len):
-    """Padding after a value (auth.md 6): up to the next multiple of 16, a full 16 when the
+    """Padding after a value (README.md#pn-wdsc-padding): up to the next multiple of 16, a full 16 when the
     block is already aligned, and 16 more for a STRING/WSTRING/BLOB left with under 4."""
     pad = 16 - (BLOCK_FIXED + value_len) % 16
     if base_type in (VAR_STRING, VAR_WSTRING, VAR_BLOB) and pad < 4:
