@@ -198,8 +198,25 @@ class Child:
                 self.wait()
 
 
+def holds_data(path):
+    """Whether the file at `path` holds written data. SEEK_DATA, not the allocated block count:
+    space a downloader reserves up front (fallocate) is allocated but reads as a hole."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        os.lseek(fd, 0, os.SEEK_DATA)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 class FirstByte:
-    """Polls a folder until any file in it holds allocated data (sparse-aware), from a thread."""
+    """Polls a folder until any file in it holds written data (sparse- and fallocate-aware),
+    from a thread."""
 
     def __init__(self, folder):
         self.folder = folder
@@ -212,7 +229,7 @@ class FirstByte:
         while not self._stop and self.at is None:
             try:
                 for entry in os.scandir(self.folder):
-                    if entry.is_file() and entry.stat().st_blocks > 0:
+                    if entry.is_file() and holds_data(entry.path):
                         self.at = time.monotonic()
                         break
             except FileNotFoundError:

@@ -50,6 +50,10 @@ impl ServeProcess {
     /// and stdout null and stderr into `log`, and waits up to 20 s for its "serving on" line.
     /// Panics, with the log, when it exits or the time runs out first.
     pub fn spawn(command: &mut Command, log: PathBuf) -> ServeProcess {
+        // Its own process group, so the drop also ends a `wdsmc serve` that a wrapper such as
+        // `faketime` forked instead of exec'ing (killing the wrapper alone orphans it).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(command, 0);
         let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -107,6 +111,12 @@ impl ServeProcess {
 
 impl Drop for ServeProcess {
     fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Ok(group) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) with a negative pid signals the process group `spawn` created
+            // for this child; it touches no memory.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
