@@ -402,6 +402,11 @@ impl ServerSession {
         self.push_event(ServerEvent::ClientActive { client_id });
         if self.state == MtState::PreStart {
             self.enter_qcc(now);
+        } else if self.state == MtState::Data && self.rounds.is_idle() {
+            // Deviation: an idle session would ask its clients again only after the idle
+            // interval (about 1 s); a client that just became active needs data, so the query
+            // round starts now (README.md#pn-server-idle-join).
+            self.start_query(now);
         }
         Some(client_id)
     }

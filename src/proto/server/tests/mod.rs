@@ -702,3 +702,36 @@ fn rolling_join_gets_its_ranges_in_the_next_round() {
         .collect();
     assert_eq!(blocks, (1..=12).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_client_joining_an_idle_session_is_polled_at_once() {
+    let (mut h, id) = Harness::single_master(10);
+    let poll_seq = last_poll_seq(&h.take_op(mt::OpCode::Poll));
+    h.pollack(1, id, poll_seq, cntcir(100, 3, &[]));
+    h.advance(Duration::from_millis(250));
+    // Everyone complete: the session idles, next POLL about a second away.
+    h.take();
+    h.advance(Duration::from_millis(100));
+    assert!(h.take_op(mt::OpCode::Poll).is_empty());
+    let polls_before = h.server.stats().poll_sent;
+    let rounds_before = h.server.stats().rounds_started;
+    let joined_at = h.ms();
+    let late = h.join_active(2, 1);
+    let polls = h.take_op(mt::OpCode::Poll);
+    assert_eq!(
+        polls.len(),
+        1,
+        "the new client is asked what it needs at once"
+    );
+    assert_eq!(h.server.stats().poll_sent, polls_before + 1);
+    // It answers and its blocks go out in the round that follows, well before the idle
+    // interval would have ended.
+    h.pollack(2, late, last_poll_seq(&polls), cntcir(0, 1, &[(1, 10)]));
+    h.advance(Duration::from_millis(200));
+    assert_eq!(h.server.stats().rounds_started, rounds_before + 1);
+    let acked = h.server.stats().odata_sent;
+    h.ack(1, id, acked, h.ms());
+    assert!(!data_seqs(&h.take(), mt::OpCode::OData).is_empty());
+    let waited = h.ms() - joined_at;
+    assert!(waited <= 250, "first data {waited} ms after the join");
+}
