@@ -237,16 +237,32 @@ impl DataPath {
                 .file
                 .set_len(size)
                 .and_then(|()| preallocate(&file.file, size));
-            if let Err(error) = sized {
-                let path = file.path.clone();
-                let error = if error.kind() == io::ErrorKind::StorageFull {
-                    let free = free_space(&file.file);
-                    let folder = path.parent().map(PathBuf::from).unwrap_or(path);
-                    DownloadError::NoSpace { folder, size, free }
-                } else {
-                    DownloadError::Size { path, size, error }
-                };
-                self.fail(handle, error);
+            let no_space = |file: &DirectFile| {
+                let folder = file.path.parent().map(PathBuf::from);
+                DownloadError::NoSpace {
+                    folder: folder.unwrap_or_else(|| file.path.clone()),
+                    size,
+                    free: free_space(&file.file),
+                }
+            };
+            match sized {
+                Ok(true) => {}
+                // Not reserved (no such call, or a memory-backed filesystem): a folder that
+                // plainly cannot hold the object still fails now rather than part way through.
+                Ok(false) => {
+                    if free_space(&file.file).is_some_and(|free| free < size) {
+                        let error = no_space(file);
+                        self.fail(handle, error);
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::StorageFull => {
+                    let error = no_space(file);
+                    self.fail(handle, error);
+                }
+                Err(error) => {
+                    let path = file.path.clone();
+                    self.fail(handle, DownloadError::Size { path, size, error });
+                }
             }
         }
     }
