@@ -39,7 +39,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::timer::{TimerName, TimerTable};
+use super::timer::TimerTable;
 use super::{SmallRng, Transmit, millis_since};
 use crate::wire::block::BlockHeader;
 use crate::wire::ma::{self, MaPacket};
@@ -52,6 +52,7 @@ mod data_list;
 mod master;
 mod members;
 mod rounds;
+mod state;
 #[cfg(test)]
 mod tests;
 mod window;
@@ -61,6 +62,7 @@ use data_list::DataPacketList;
 use master::{Election, MAX_NO_RESPONSE_SPM, RTT_CAP_MS};
 use members::{JoinAckTo, Members, Sender, find};
 use rounds::{QueryOutcome, Rounds};
+use state::{MtState, Timer};
 use window::Window;
 
 #[cfg(test)]
@@ -95,45 +97,6 @@ const MAX_NACK_RANGES_PROCESSED: usize = 64;
 const MAX_CONTROL_QUEUE: usize = 1024;
 const MAX_EVENTS: usize = 4096;
 const KICK_ENTRIES_PER_PACKET: usize = MAX_CLIENTS;
-
-/// The transport's state (MS-WDSMT §3.1.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MtState {
-    PreStart,
-    Qcc,
-    Data,
-}
-
-/// The server's timers, in the order `handle_timeout` looks at them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Timer {
-    /// No valid client packet for InactivityTimeout: the session ends.
-    Inactivity,
-    /// Client Cleanup (§3.1.6.2).
-    ClientCleanup,
-    /// KICK repeats while the Kick list is not empty.
-    Kick,
-    /// InState QCC timer (§3.1.6.4), QCCState only.
-    QccIn,
-    /// SPM timer (§3.1.6.5), DataState only.
-    Spm,
-    /// Cleanup Data List (§3.1.6.7), DataState only.
-    Cleanup,
-    /// OutState QCC timer (§3.1.6.6), DataState only.
-    QccOut,
-    /// MS-WDSMA: the Query Timer of a query round, or the end of an idle pause.
-    Round,
-}
-
-impl Timer {
-    const COUNT: usize = 8;
-}
-
-impl TimerName for Timer {
-    fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// The server side of one object session. See the module documentation for the protocol;
 /// the contract, as quinn-proto's `Connection` states its own:
