@@ -517,6 +517,66 @@ fn authenticated_downloads_are_byte_exact_in_each_security_mode() {
 }
 
 #[test]
+fn a_client_that_connects_while_the_signing_key_is_made_waits_and_downloads() {
+    // A 4096-bit key takes the server seconds to make; its RPC port is bound before that
+    // (and before it logs "listening"), so a client connecting meanwhile waits in the backlog
+    // instead of being refused (exit 4).
+    let n = 18;
+    let data = common::content(1 << 20, u64::from(n));
+    let root = tempfile::tempdir().unwrap();
+    let content = root.path().join("content");
+    std::fs::create_dir(&content).unwrap();
+    std::fs::write(content.join("image.wim"), &data).unwrap();
+    let accounts = root.path().join("accounts.txt");
+    std::fs::write(&accounts, format!("WDS\\alice:{ALICE_PASSWORD}\n")).unwrap();
+    let rpc_port = 47900 + n;
+    let served = ServeProcess::spawn_until(
+        Command::new(BIN)
+            .args(loopback_serve_args(
+                &format!("test={}", content.display()),
+                47000 + n,
+                47200 + n * 10,
+                80 + n,
+            ))
+            .args(["--accounts", accounts.to_str().unwrap()])
+            .args(["--rpc-port", &rpc_port.to_string()])
+            .args(["--security-mode", "sign", "--sign-key-bits", "4096"]),
+        root.path().join("server.log"),
+        "server listening on",
+    );
+    let early = !served.log_text().contains("serving on");
+    let dir = tempfile::tempdir().unwrap();
+    let password = password_file(root.path(), ALICE_PASSWORD);
+    let (server, rpc) = (served.msi.to_string(), rpc_port.to_string());
+    let args = [
+        "--server",
+        &server,
+        "--namespace",
+        "test",
+        "--object",
+        "image.wim",
+        "--interface",
+        "127.0.0.1",
+        "--user",
+        "WDS\\alice",
+        "--password-file",
+        password.to_str().unwrap(),
+        "--rpc-port",
+        &rpc,
+        "--progress",
+        "none",
+        "--start-timeout",
+        "120s",
+    ];
+    let done = get(dir.path(), &args, Duration::from_secs(180));
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
+    assert!(std::fs::read(dir.path().join("image.wim")).unwrap() == data);
+    if !early {
+        println!("NOTE: the key was made before the client started; the wait was not exercised");
+    }
+}
+
+#[test]
 fn a_wrong_password_exits_9_with_nothing_written_and_is_never_printed() {
     let (served, rpc_port) = served_with_accounts(13, &[("image.wim", b"secret data")], &[]);
     let dir = tempfile::tempdir().unwrap();

@@ -190,6 +190,19 @@ impl Server {
             error,
         })?;
         let msi_addr = socket.local_addr()?;
+        let rpc = config.rpc.clone();
+        // The RPC port is bound before "listening" is logged and before the signing key is
+        // made (which can take seconds): a client that connects meanwhile waits in the listen
+        // backlog instead of being refused.
+        let rpc_listener = match &rpc {
+            Some(rpc) => {
+                let bind = SocketAddr::new(msi_addr.ip(), rpc.port);
+                let listener = std::net::TcpListener::bind(bind)
+                    .map_err(|error| ServerError::Bind { addr: bind, error })?;
+                Some(listener)
+            }
+            None => None,
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::new((Mutex::new(false), Condvar::new()));
         let namespaces: Vec<String> = config.namespaces.iter().map(|n| n.name.clone()).collect();
@@ -203,7 +216,6 @@ impl Server {
             serde_json::json!({ "addr": msi_addr.to_string(), "namespaces": namespaces,
                                 "ports": [config.port_range.0, config.port_range.1] }),
         );
-        let rpc = config.rpc.clone();
         let signs = rpc
             .as_ref()
             .is_some_and(|r| r.modes.server == SecurityType::Sign);
@@ -219,10 +231,7 @@ impl Server {
         ));
         let mut rpc_addr = None;
         let mut rpc_thread = None;
-        if let Some(rpc) = &rpc {
-            let bind = SocketAddr::new(msi_addr.ip(), rpc.port);
-            let listener = std::net::TcpListener::bind(bind)
-                .map_err(|error| ServerError::Bind { addr: bind, error })?;
+        if let (Some(rpc), Some(listener)) = (&rpc, rpc_listener) {
             let bound = listener.local_addr()?;
             rpc_addr = Some(bound);
             let settings = RpcSettings {

@@ -330,11 +330,21 @@ def server_cmd(src_dir, listen, groups, msi_port=5041, binary=WDSMC):
 
 
 def start_server(cmd, logfile, netns=None):
+    """Start `wdsmc serve` and wait until it logs that it listens (on RPC too when asked to):
+    a fixed pause was once shorter than making the signing key, and `get` was refused."""
     server = Child(cmd, stdout=open(logfile, "w"), stderr=subprocess.STDOUT)
-    time.sleep(0.5)
-    if server.proc.poll() is not None:
-        raise RuntimeError(f"wdsmc serve exited early; see {logfile}")
-    return server
+    marker = "RPC listener on" if "--rpc-port" in cmd else "server listening on"
+    deadline = time.monotonic() + 60
+    while True:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"wdsmc serve exited early; see {logfile}")
+        with open(logfile, errors="replace") as f:
+            if marker in f.read():
+                return server
+        if time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"wdsmc serve logged no {marker!r} within 60 s; see {logfile}")
+        time.sleep(0.02)
 
 
 def get_cmd(server, out, iface, netns=None, binary=WDSMC, obj="in.bin", progress="none"):

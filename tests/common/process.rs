@@ -50,6 +50,13 @@ impl ServeProcess {
     /// and stdout null and stderr into `log`, and waits up to 20 s for its "serving on" line.
     /// Panics, with the log, when it exits or the time runs out first.
     pub fn spawn(command: &mut Command, log: PathBuf) -> ServeProcess {
+        Self::spawn_until(command, log, "serving on")
+    }
+
+    /// [`spawn`](Self::spawn), returning as soon as a log line holds `needle` instead; the
+    /// addresses are those of that line ("serving on" names MSI and RPC, the server's
+    /// "server listening on" line MSI only).
+    pub fn spawn_until(command: &mut Command, log: PathBuf, needle: &str) -> ServeProcess {
         // Its own process group, so the drop also ends a `wdsmc serve` that a wrapper such as
         // `faketime` forked instead of exec'ing (killing the wrapper alone orphans it).
         #[cfg(unix)]
@@ -70,7 +77,7 @@ impl ServeProcess {
         loop {
             let text = process.log_text();
             // "wdsmc: serving on MSI-ADDR[ and RPC RPC-ADDR] (Ctrl-C to stop)"
-            if let Some(line) = text.lines().find(|l| l.contains("serving on")) {
+            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
                 let mut addrs = line
                     .split_whitespace()
                     .filter_map(|w| w.parse::<SocketAddr>().ok());
