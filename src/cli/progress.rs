@@ -65,6 +65,8 @@ struct JobState {
     rate: RateWindow,
     /// What the bar draws as the rate (f64 bits), shared with its style.
     shown_rate: Arc<AtomicU64>,
+    /// The last progress report, so a change of role redraws the bar's words at once.
+    last_stats: Option<Stats>,
 }
 
 /// Bytes per second over the last [`RATE_WINDOW`] of progress samples, from the first byte
@@ -146,6 +148,16 @@ impl Reporter {
         };
         let multi = (style == Style::Bar)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Reporter::build(style, multi, quiet, verbose, labels)
+    }
+
+    fn build(
+        style: Style,
+        multi: Option<MultiProgress>,
+        quiet: bool,
+        verbose: u8,
+        labels: &[String],
+    ) -> Reporter {
         let now = Instant::now();
         let jobs = labels
             .iter()
@@ -167,6 +179,7 @@ impl Reporter {
                 last_line: None,
                 rate: RateWindow::default(),
                 shown_rate: rate_cell(),
+                last_stats: None,
             })
             .collect();
         let total_bar = match (&multi, labels.len()) {
@@ -308,6 +321,7 @@ impl Reporter {
                 if state.counting {
                     bar.set_message(fit(&stats_brief(stats), state.message_room));
                 }
+                state.last_stats = Some(stats.clone());
             }
             let interval = if self.style == Style::Json {
                 JSON_INTERVAL
@@ -360,12 +374,27 @@ impl Reporter {
     /// A transport event worth a line (joined, master client, demoted, a send failure, a small
     /// receive buffer): always an event in JSON, shown to people only with -v.
     pub fn transport_event(&self, job: usize, event: &Event<'_>) {
-        if let Event::Joined { .. } = event {
-            self.with_job(job, |state| {
-                if let (Some(bar), false) = (&state.bar, state.counting) {
-                    bar.set_message("waiting for data");
-                }
-            });
+        match *event {
+            Event::Joined { .. } => {
+                self.with_job(job, |state| {
+                    if let (Some(bar), false) = (&state.bar, state.counting) {
+                        bar.set_message("waiting for data");
+                    }
+                });
+            }
+            // Redrawn now rather than at the next progress report (up to 250 ms later), so
+            // the old and the new master's bars do not both say "master" meanwhile.
+            Event::MasterChanged { is_master } => {
+                self.with_job(job, |state| {
+                    if let (Some(bar), true, Some(stats)) =
+                        (&state.bar, state.counting, &mut state.last_stats)
+                    {
+                        stats.is_master = is_master;
+                        bar.set_message(fit(&stats_brief(stats), state.message_room));
+                    }
+                });
+            }
+            _ => {}
         }
         let text = match event {
             Event::Joined { client_id } => format!("joined as client {client_id}"),
@@ -732,6 +761,28 @@ mod tests {
         let stalled = window.record(at(250 * 20 + 3000), (1 << 20) + 20 * step);
         assert_eq!(stalled, Some(0.0));
         assert!(window.samples.len() <= 64);
+    }
+
+    #[test]
+    fn a_change_of_master_redraws_the_bar_at_once() {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
+        let reporter = Reporter::build(Style::Bar, Some(multi), true, 0, &["a".to_string()]);
+        let mut stats = Stats {
+            content_size: 1 << 20,
+            bytes_received: 1 << 16,
+            is_master: true,
+            ..Stats::default()
+        };
+        reporter.progress(0, &stats);
+        let message = || reporter.with_job(0, |s| s.bar.as_ref().unwrap().message());
+        assert!(message().unwrap().starts_with("master"), "{:?}", message());
+        reporter.transport_event(0, &Event::MasterChanged { is_master: false });
+        assert!(!message().unwrap().contains("master"), "{:?}", message());
+        // The next report agrees.
+        stats.is_master = false;
+        stats.bytes_received = 1 << 17;
+        reporter.progress(0, &stats);
+        assert!(!message().unwrap().contains("master"));
     }
 
     #[test]

@@ -144,7 +144,8 @@ pub struct ClientStats {
     pub other_drops: u64,
     /// Blocks not delivered because the consumer's cache was full.
     pub cache_full_drops: u64,
-    /// Whether the server has made this client the master (the one that ACKs).
+    /// Whether the server has made this client the master (the one that ACKs); false once the
+    /// client has left the session.
     pub is_master: bool,
     pub client_id: Option<u32>,
     /// Estimated loss rate, 0..=1.
@@ -946,9 +947,10 @@ impl Client {
 
     /// Emits Finished; LEAVEs of demoted sessions still waiting go out first.
     fn finish(&mut self, now: Instant, outcome: ClientOutcome) {
-        if let Some(since) = self.master_since.take() {
-            self.stats.time_as_master += now.saturating_duration_since(since);
-        }
+        // A client that has left acknowledges nothing: it stops being the master (and its
+        // time as master is closed) here, not when the next master is announced, which it no
+        // longer hears.
+        self.update_master(now, 0);
         for leave in self.leaves.take_all() {
             self.send_leave(now, &leave);
         }

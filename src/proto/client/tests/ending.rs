@@ -36,6 +36,34 @@ fn completion_sends_leave_complete_after_bounded_delay() {
 }
 
 #[test]
+fn a_master_that_completes_stops_being_master_as_it_leaves() {
+    // It no longer hears the server name the next master, so without this its last report
+    // (and a progress bar) would say "master" beside the client that really is.
+    let mut h = Harness::new(250);
+    h.join(10, 80);
+    h.odata(1, 1, CLIENT_ID, 3);
+    assert_eq!(h.events(), [ClientEvent::MasterChanged { is_master: true }]);
+    h.advance(Duration::from_millis(30));
+    h.odata(2, 1, CLIENT_ID, 1);
+    h.odata(3, 1, CLIENT_ID, 2);
+    assert!(h.client.stats().is_master, "still master until it leaves");
+    h.sent();
+    let (_, bytes) = h
+        .next_sent_within(Duration::from_millis(80))
+        .expect("a LEAVE");
+    assert_eq!(leave_of(&bytes).1.reason, LeaveReason::Complete);
+    assert_eq!(
+        h.events(),
+        [
+            ClientEvent::MasterChanged { is_master: false },
+            ClientEvent::Finished(ClientOutcome::Complete)
+        ]
+    );
+    assert!(!h.client.stats().is_master);
+    assert!(h.client.stats().time_as_master >= Duration::from_millis(30));
+}
+
+#[test]
 fn empty_content_completes_right_after_joinack() {
     let mut h = Harness::new(0);
     h.sent();
